@@ -1,0 +1,52 @@
+"""The prunekit exception hierarchy.
+
+Every message names the offending value, where it was found, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PrunekitError",
+    "ConfigError",
+    "TraceError",
+    "NothingToPruneError",
+    "PlanError",
+    "EquivalenceError",
+    "RegistryError",
+    "UnsupportedOpWarning",
+]
+
+
+class PrunekitError(Exception):
+    """Base class of every error raised by prunekit."""
+
+
+class ConfigError(PrunekitError, ValueError):
+    """A user-supplied argument is invalid (bad ratio, unknown module in ``ignore`` ...)."""
+
+
+class RegistryError(PrunekitError, KeyError):
+    """An unknown name was looked up in a registry, or a name was registered twice."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class TraceError(PrunekitError):
+    """The model could not be run or traced with the example inputs."""
+
+
+class NothingToPruneError(PrunekitError):
+    """The model has no prunable group (everything is frozen, ignored or an output)."""
+
+
+class PlanError(PrunekitError):
+    """A pruning plan does not fit the model it is applied to."""
+
+
+class EquivalenceError(PrunekitError, AssertionError):
+    """Pruning zeroed units changed the model's outputs: an engine bug for that group."""
+
+
+class UnsupportedOpWarning(UserWarning):
+    """An op the engine cannot map was met; the groups that touch it are frozen."""

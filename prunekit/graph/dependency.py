@@ -1,0 +1,242 @@
+"""Dependency groups: which slices of which tensors must be cut together."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .context import SplitSite
+from .tracer import TraceResult, trace
+
+__all__ = ["Member", "Group", "FrozenGroup", "DependencyGraph", "build_graph"]
+
+
+@dataclass
+class Member:
+    """One tensor dimension of a group: ``indices[i]`` are its positions owned by unit i."""
+
+    name: str
+    dim: int
+    indices: list[list[int]]
+    is_param: bool = True
+
+    @property
+    def module(self) -> str:
+        return self.name.rpartition(".")[0]
+
+    @property
+    def tensor(self) -> str:
+        return self.name.rpartition(".")[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "indices": self.indices}
+
+
+@dataclass
+class Group:
+    """A set of units that are cut together across every member tensor.
+
+    ``exact`` means zeroing a unit's member slices and then removing the unit leaves the
+    model's function unchanged; otherwise ``reasons`` names the op that sees the unit.
+    """
+
+    id: int
+    members: list[Member]
+    exact: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def num_units(self) -> int:
+        return len(self.members[0].indices) if self.members else 0
+
+    @property
+    def key(self) -> str:
+        """A stable identifier: the first member's tensor name and dim."""
+        m = self.members[0]
+        return f"{m.name}:{m.dim}"
+
+    def modules(self) -> list[str]:
+        return sorted({m.module for m in self.members})
+
+    def __str__(self) -> str:
+        head = f"Group {self.id} ({self.num_units} units, {'exact' if self.exact else 'non-exact'})"
+        lines = [head]
+        if not self.exact:
+            lines.extend(f"    non-exact: {r}" for r in self.reasons[:3])
+        for m in self.members:
+            per = len(m.indices[0]) if m.indices else 0
+            kind = "" if m.is_param else " [buffer]"
+            lines.append(f"    {m.name} dim={m.dim} x{per}/unit{kind}")
+        return "\n".join(lines)
+
+
+@dataclass
+class FrozenGroup:
+    """Units that can never be cut, with the reason (model output, unsupported op ...)."""
+
+    members: list[str]
+    num_units: int
+    reason: str
+    kind: str
+
+
+@dataclass
+class DependencyGraph:
+    """The result of :func:`prunekit.analyze`: prunable groups of a traced model."""
+
+    groups: list[Group]
+    frozen: list[FrozenGroup]
+    splits: list[tuple[SplitSite, list[tuple[int, int] | None]]]
+    tensors: dict[str, torch.Tensor]
+    example_output: Any = None
+
+    def group(self, key: int | str) -> Group:
+        """A group by id or by :attr:`Group.key`."""
+        for g in self.groups:
+            if g.id == key or g.key == key:
+                return g
+        raise ConfigError(
+            f"no group {key!r} in this graph; valid ids are 0..{len(self.groups) - 1}"
+        )
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __str__(self) -> str:
+        exact = sum(g.exact for g in self.groups)
+        lines = [
+            f"DependencyGraph: {len(self.groups)} prunable groups ({exact} exact), "
+            f"{sum(g.num_units for g in self.groups)} units"
+        ]
+        lines.extend(str(g) for g in self.groups)
+        unsupported = [f for f in self.frozen if f.kind == "unsupported"]
+        if unsupported:
+            lines.append(f"Frozen by unsupported ops ({len(unsupported)}):")
+            lines.extend(
+                f"    {', '.join(f.members[:3])} ({f.num_units} units): {f.reason}"
+                for f in unsupported
+            )
+        return "\n".join(lines)
+
+
+def build_graph(model: nn.Module, example_inputs: Any) -> DependencyGraph:
+    """Trace ``model`` and collect its dependency groups."""
+    res = trace(model, example_inputs)
+    return _collect(res)
+
+
+def _collect(res: TraceResult) -> DependencyGraph:
+    table = res.ctx.table
+    frozen = table.resolve(table.frozen)
+    nonexact = table.resolve(table.nonexact)
+    units: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    frozen_units: dict[int, list[str]] = defaultdict(list)
+    for name, info in res.infos.items():
+        for d, lab in enumerate(info.labels):
+            if lab is None or not table.touched[lab].any():
+                continue
+            roots = table.find(lab)
+            for pos, r in enumerate(roots.tolist()):
+                if r in frozen:
+                    frozen_units[r].append(f"{name}:{d}")
+                else:
+                    units[r].append((name, d, pos))
+    groups = _group_units(units, nonexact, res)
+    root_to_unit = {}
+    for g in groups:
+        for i, r in enumerate(g.pop("roots")):
+            root_to_unit[r] = (g["id"], i)
+    final = [Group(g["id"], g["members"], g["exact"], g["reasons"]) for g in groups]
+    splits = []
+    for site in res.ctx.splits:
+        rows = [root_to_unit.get(int(r)) for r in table.find(site.rep_atoms).tolist()]
+        splits.append((site, rows))
+    return DependencyGraph(
+        final, _frozen_summary(frozen_units, frozen), splits, res.tensors, res.output
+    )
+
+
+def _group_units(
+    units: dict[int, list[tuple[str, int, int]]],
+    nonexact: dict[int, Any],
+    res: TraceResult,
+) -> list[dict[str, Any]]:
+    by_sig: dict[tuple[Any, ...], list[tuple[int, dict[tuple[str, int], list[int]]]]] = (
+        defaultdict(list)
+    )
+    for root, positions in units.items():
+        per: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for name, d, pos in positions:
+            per[(name, d)].append(pos)
+        if not any(res.is_param[name] for name, _ in per):
+            continue
+        sig = tuple(sorted((k, len(v)) for k, v in per.items()))
+        by_sig[sig].append((root, dict(per)))
+    order = list(res.infos)
+    out: list[dict[str, Any]] = []
+    for sig, items in by_sig.items():
+        keys = sorted((k for k, _ in sig), key=lambda k: (order.index(k[0]), k[1]))
+        items.sort(key=lambda it: [it[1][k][0] for k in keys])
+        members = [
+            Member(name, d, [sorted(it[1][(name, d)]) for it in items], res.is_param[name])
+            for name, d in keys
+        ]
+        reasons = sorted({nonexact[r].reason for r, _ in items if r in nonexact})
+        out.append(
+            {"members": members, "exact": not reasons, "reasons": reasons,
+             "roots": [r for r, _ in items]}
+        )  # fmt: skip
+    out.sort(key=lambda g: (order.index(g["members"][0].name), g["members"][0].dim))
+    for i, g in enumerate(out):
+        g["id"] = i
+    return out
+
+
+def _frozen_summary(frozen_units: dict[int, list[str]], frozen: dict[int, Any]) -> list[
+    FrozenGroup
+]:
+    by_reason: dict[tuple[str, str], tuple[set[str], int]] = {}
+    for r, members in frozen_units.items():
+        ev = frozen[r]
+        names, n = by_reason.get((ev.reason, ev.kind), (set(), 0))
+        names.update(members)
+        by_reason[(ev.reason, ev.kind)] = (names, n + 1)
+    return [
+        FrozenGroup(sorted(names), n, reason, kind)
+        for (reason, kind), (names, n) in by_reason.items()
+    ]
+
+
+def positions_to_remove(group: Group, units: list[int]) -> dict[tuple[str, int], np.ndarray]:
+    """Positions per (tensor name, dim) removed when ``units`` of ``group`` are cut."""
+    out: dict[tuple[str, int], np.ndarray] = {}
+    for m in group.members:
+        pos = [p for u in units for p in m.indices[u]]
+        out[(m.name, m.dim)] = np.asarray(sorted(pos), dtype=np.int64)
+    return out
+
+
+def analyze(model: nn.Module, example_inputs: Any) -> DependencyGraph:
+    """Trace ``model`` with ``example_inputs`` and return its dependency groups.
+
+    Args:
+        model: any ``nn.Module``; it is not modified.
+        example_inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs.
+
+    Returns:
+        The :class:`DependencyGraph`; ``print(graph)`` lists groups, members and sizes.
+
+    Example:
+        >>> import torch, prunekit
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> graph = prunekit.analyze(net, torch.randn(1, 4))
+        >>> graph.groups[0].num_units
+        8
+    """
+    return build_graph(model, example_inputs)

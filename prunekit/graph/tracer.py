@@ -1,0 +1,200 @@
+"""Eager tracing at the ATen dispatch level, with label propagation as ops execute.
+
+The model runs once on the example inputs inside a ``TorchDispatchMode``. Every ATen op
+that reaches the dispatcher is handed to its rule (``graph.registry``), so tensors are
+tracked by identity through every op, including non-differentiable ones (integer
+indexing, masks, shapes); no graph needs to be symbolic. Modules with a leaf rule are
+traced as one node. Parameters and buffers start with fresh atoms on every dimension.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules import module as nn_module
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..errors import TraceError, UnsupportedOpWarning
+from . import rules_compute, rules_reduce, rules_shape  # noqa: F401  (registers rules)
+from .context import Info, TraceContext
+from .registry import leaf_rule, op_rule
+from .rules_compute import pointwise_rule
+
+__all__ = ["trace", "TraceResult", "call_model", "flatten_tensors"]
+
+_NO_LABEL_OPS = {
+    "empty", "zeros", "ones", "full", "arange", "rand", "randn", "randint", "empty_like",
+    "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "scalar_tensor",
+    "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel", "is_same_size", "linspace",
+    "empty_strided", "new_empty", "new_zeros", "new_ones", "new_full", "new_empty_strided",
+    "set_", "_assert_async", "_assert_tensor_metadata", "isnan", "tril", "triu",
+}  # fmt: skip
+
+
+@dataclass
+class TraceResult:
+    """What one traced forward pass produced."""
+
+    ctx: TraceContext
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> param/buffer
+    infos: dict[str, Info] = field(default_factory=dict)
+    is_param: dict[str, bool] = field(default_factory=dict)
+    output: Any = None
+
+
+def flatten_tensors(obj: Any) -> list[torch.Tensor]:
+    """All tensors in a nested structure of tuples, lists, dicts and dataclass-like objects."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in flatten_tensors(v)]
+    if isinstance(obj, (tuple, list)):
+        return [t for v in obj for t in flatten_tensors(v)]
+    if hasattr(obj, "to_tuple"):  # Hugging Face ModelOutput
+        return flatten_tensors(obj.to_tuple())
+    return []
+
+
+def call_model(model: nn.Module, example_inputs: Any) -> Any:
+    """Call ``model`` with a tensor, a tuple/list of positional inputs, or a dict of kwargs."""
+    if isinstance(example_inputs, dict):
+        return model(**example_inputs)
+    if isinstance(example_inputs, (tuple, list)):
+        return model(*example_inputs)
+    return model(example_inputs)
+
+
+def _bind(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    bound: dict[str, Any] = {}
+    schema_args = func._schema.arguments
+    for i, a in enumerate(args):
+        name = schema_args[i].name if i < len(schema_args) else f"arg{i}"
+        bound[name] = a
+    bound.update(kwargs)
+    return bound
+
+
+class _Mode(TorchDispatchMode):
+    def __init__(self, ctx: TraceContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.suppress = 0
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.suppress:
+            return out
+        name = func.overloadpacket.__name__
+        if name in _NO_LABEL_OPS:
+            return out
+        bound = _bind(func, args, kwargs)
+        rule = op_rule(name)
+        if rule is None and torch.Tag.pointwise in func.tags:
+            rule = pointwise_rule
+        if rule is None and name.endswith("_") and op_rule(name[:-1]) is not None:
+            rule = op_rule(name[:-1])
+        if rule is None:
+            infos = [self.ctx.get(t) for t in flatten_tensors(list(bound.values()))]
+            self.ctx.unsupported_op(name, infos)
+            return out
+        try:
+            rule(self.ctx, name, bound, out)
+        except Exception as exc:  # a rule that cannot map this call freezes what it touches
+            infos = [self.ctx.get(t) for t in flatten_tensors(list(bound.values()))]
+            self.ctx.unsupported_op(f"{name} ({type(exc).__name__}: {exc})", infos)
+        return out
+
+
+@contextmanager
+def _module_hooks(model: nn.Module, ctx: TraceContext, mode: _Mode) -> Iterator[None]:
+    names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+    leaf_stack: list[nn.Module] = []
+
+    def pre(module: nn.Module, args: Any) -> None:
+        ctx.module_stack.append((names.get(id(module), type(module).__name__), module))
+        if leaf_rule(module) is not None:
+            if not leaf_stack:
+                mode.suppress += 1
+            leaf_stack.append(module)
+
+    def post(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        if leaf_stack and leaf_stack[-1] is module:
+            leaf_stack.pop()
+            if not leaf_stack:
+                mode.suppress -= 1
+                rule = leaf_rule(module)
+                assert rule is not None
+                rule(ctx, module, tuple(args), dict(kwargs), output)
+        if ctx.module_stack:
+            ctx.module_stack.pop()
+
+    h1 = nn_module.register_module_forward_pre_hook(pre)
+    h2 = nn_module.register_module_forward_hook(post, with_kwargs=True)
+    try:
+        yield
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
+    """Run ``model`` once on ``example_inputs`` and propagate unit labels through every op.
+
+    The model is put in eval mode for the trace (its training flag is restored) and runs
+    with autograd enabled so that fused inference fast paths are not taken.
+    """
+    ctx = TraceContext()
+    result = TraceResult(ctx)
+    for name, p in model.named_parameters():
+        result.tensors[name], result.is_param[name] = p, True
+    for name, b in model.named_buffers():
+        if b.dim() > 0 and b.is_floating_point():
+            result.tensors[name], result.is_param[name] = b, False
+    for name, t in result.tensors.items():
+        ctx.pin(t)
+        result.infos[name] = ctx.fresh(t, zero=result.is_param[name])
+    was_training = model.training
+    model.eval()
+    mode = _Mode(ctx)
+    try:
+        with torch.enable_grad(), _module_hooks(model, ctx, mode), mode:
+            output = call_model(model, example_inputs)
+    except Exception as exc:  # the user's forward failed: report it with the inputs
+        raise TraceError(
+            f"running the model on the example inputs failed ({type(exc).__name__}: {exc}); "
+            "pass example_inputs that the model's forward accepts: a tensor, a tuple of "
+            "positional inputs, or a dict of keyword inputs"
+        ) from exc
+    finally:
+        model.train(was_training)
+    for t in flatten_tensors(output):
+        ctx.freeze_info(ctx.get(t), "model output", kind="io")
+    result.output = output
+    _warn_unsupported(ctx)
+    return result
+
+
+def _warn_unsupported(ctx: TraceContext) -> None:
+    seen: set[tuple[str, str]] = set()
+    for u in ctx.unsupported:
+        key = (u.op, u.module_path)
+        if key in seen:
+            continue
+        seen.add(key)
+        warnings.warn(
+            f"prunekit: op aten.{u.op} in module '{u.module_path or '<root>'}' is not "
+            "supported by the dependency engine; the groups that touch it are frozen. "
+            "Register an op rule (prunekit.graph.register_op_rule) or a module handler "
+            "(prunekit.surgery.register_handler) to prune through it.",
+            UnsupportedOpWarning,
+            stacklevel=3,
+        )
