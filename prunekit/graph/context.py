@@ -72,6 +72,7 @@ class TraceContext:
     module_stack: list[tuple[str, nn.Module]] = field(default_factory=list)
     splits: list[SplitSite] = field(default_factory=list)
     unsupported: list[UnsupportedOp] = field(default_factory=list)
+    fn_stack: list[str] = field(default_factory=list)  # Python-level torch calls in flight
     _infos: dict[int, tuple[weakref.ref[torch.Tensor], Info]] = field(default_factory=dict)
     _pinned: list[torch.Tensor] = field(default_factory=list)
 

@@ -213,12 +213,19 @@ def _frozen_summary(frozen_units: dict[int, list[str]], frozen: dict[int, Any]) 
     ]
 
 
-def positions_to_remove(group: Group, units: list[int]) -> dict[tuple[str, int], np.ndarray]:
-    """Positions per (tensor name, dim) removed when ``units`` of ``group`` are cut."""
-    out: dict[tuple[str, int], np.ndarray] = {}
+def positions_to_remove(
+    group: Group, units: list[int], into: dict[tuple[str, int], np.ndarray] | None = None
+) -> dict[tuple[str, int], np.ndarray]:
+    """Positions per (tensor name, dim) removed when ``units`` of ``group`` are cut.
+
+    Several groups can own different positions of the same tensor dim (a concat's consumer),
+    so results are merged into ``into`` when given.
+    """
+    out: dict[tuple[str, int], np.ndarray] = {} if into is None else into
     for m in group.members:
-        pos = [p for u in units for p in m.indices[u]]
-        out[(m.name, m.dim)] = np.asarray(sorted(pos), dtype=np.int64)
+        pos = np.asarray([p for u in units for p in m.indices[u]], dtype=np.int64)
+        prev = out.get((m.name, m.dim))
+        out[(m.name, m.dim)] = np.unique(pos if prev is None else np.concatenate([prev, pos]))
     return out
 
 

@@ -208,7 +208,7 @@ def _matmul(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
         a = args.get("mat1", args.get("batch1", args.get("self")))
         b = args.get("mat2", args.get("batch2", args.get("other")))
         ai, bi = ctx.get(a), ctx.get(b)
-        bias = args.get("input") if op in ("addmm", "baddbmm") else None
+        bias = args.get("self") if op in ("addmm", "baddbmm") else None
         if op == "matmul" and (a.dim() < 2 or b.dim() < 2):
             ctx.unsupported_op(op, [ai, bi])
             return

@@ -278,6 +278,9 @@ def _stack(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     ctx.set(out, res)
 
 
+_EQUAL_PIECES = {"chunk", "unsafe_chunk", "tensor_split", "gru", "lstm", "rnn_tanh", "rnn_relu"}
+
+
 @register_op_rule("split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk")
 def _split(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     src = args["self"]
@@ -286,13 +289,14 @@ def _split(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     sizes = [int(p.shape[dim]) for p in out]
     lab, zer = info.labels[dim], info.zeros[dim]
     if lab is not None and zer is not None:
-        if len(set(sizes)) == 1:
-            # Pieces are computed from the size at run time: cut every piece equally.
+        caller = ctx.fn_stack[-1] if ctx.fn_stack else ""
+        if len(set(sizes)) == 1 and caller in _EQUAL_PIECES:
+            # chunk() derives piece sizes from the size at run time: cut every piece equally.
             grid = lab.reshape(len(sizes), sizes[0])
             for col in grid.T:
                 ctx.table.union_all(col)
         else:
-            ctx.table.freeze(lab, ctx.where(f"{op} into fixed unequal sizes {sizes}"))
+            ctx.table.freeze(lab, ctx.where(f"{caller or op} into fixed sizes {sizes}"))
     start = 0
     for piece, size in zip(out, sizes, strict=True):
         res = Info(list(info.labels), list(info.zeros))

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.modules import module as nn_module
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..errors import TraceError, UnsupportedOpWarning
@@ -114,6 +115,23 @@ class _Mode(TorchDispatchMode):
         return out
 
 
+class _FnMode(TorchFunctionMode):
+    """Records which Python-level torch function (``chunk`` vs ``split``) is running."""
+
+    def __init__(self, ctx: TraceContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        self.ctx.fn_stack.append(getattr(func, "__name__", ""))
+        try:
+            return func(*args, **(kwargs or {}))
+        finally:
+            self.ctx.fn_stack.pop()
+
+
 @contextmanager
 def _module_hooks(model: nn.Module, ctx: TraceContext, mode: _Mode) -> Iterator[None]:
     names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
@@ -166,7 +184,7 @@ def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
     model.eval()
     mode = _Mode(ctx)
     try:
-        with torch.enable_grad(), _module_hooks(model, ctx, mode), mode:
+        with torch.enable_grad(), _module_hooks(model, ctx, mode), _FnMode(ctx), mode:
             output = call_model(model, example_inputs)
     except Exception as exc:  # the user's forward failed: report it with the inputs
         raise TraceError(

@@ -1,0 +1,78 @@
+"""Data-free criteria: weight magnitude (L1/L2 with group reduction) and random."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError
+from ..graph.dependency import Group, Member
+from .registry import register_importance
+
+__all__ = ["Magnitude", "RandomImportance", "unit_slices"]
+
+_REDUCTIONS = ("mean", "sum", "max")
+
+
+def unit_slices(member: Member, tensor: torch.Tensor) -> torch.Tensor:
+    """``[num_units, ...]``: the slice of ``tensor`` that each unit owns in ``member``."""
+    idx = torch.as_tensor(member.indices, dtype=torch.long, device=tensor.device)
+    moved = tensor.detach().movedim(member.dim, 0)
+    return moved[idx].reshape(len(member.indices), -1)
+
+
+@dataclass
+class Magnitude:
+    """``||W_u||_p`` per member, reduced over the group's parameter members.
+
+    Args:
+        p: the norm order (1 or 2).
+        reduction: how member norms combine: ``"mean"``, ``"sum"`` or ``"max"``.
+
+    Example:
+        >>> import torch, prunekit
+        >>> from prunekit.importance import Magnitude
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+        >>> g = prunekit.analyze(net, torch.randn(1, 3))
+        >>> Magnitude(p=1)(g.groups[0], g.tensors).shape
+        torch.Size([4])
+    """
+
+    p: int = 2
+    reduction: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.reduction not in _REDUCTIONS:
+            raise ConfigError(
+                f"Magnitude reduction {self.reduction!r} is unknown; use one of {_REDUCTIONS}"
+            )
+
+    def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        norms = [
+            unit_slices(m, tensors[m.name]).float().norm(p=self.p, dim=1)
+            for m in group.members
+            if m.is_param
+        ]
+        stacked = torch.stack(norms)
+        if self.reduction == "sum":
+            return stacked.sum(0)
+        if self.reduction == "max":
+            return stacked.amax(0)
+        return stacked.mean(0)
+
+
+@dataclass
+class RandomImportance:
+    """Uniform random scores: the control every criterion must beat."""
+
+    seed: int = 0
+
+    def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + group.id)
+        return torch.rand(group.num_units, generator=gen)
+
+
+register_importance("l1", lambda: Magnitude(p=1))
+register_importance("l2", lambda: Magnitude(p=2))
+register_importance("random", RandomImportance)

@@ -1,0 +1,115 @@
+"""PruningPlan: exactly which units of which groups were cut; JSON in, JSON out, replayable."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .errors import PlanError
+from .graph.dependency import DependencyGraph, analyze, positions_to_remove
+from .surgery import cut
+
+__all__ = ["PruningPlan", "PLAN_FORMAT"]
+
+PLAN_FORMAT = 1
+
+
+@dataclass
+class PruningPlan:
+    """The exact cut: for each group (by its stable key) the removed unit indices.
+
+    Example:
+        >>> import torch, prunekit
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> res = prunekit.prune(net, torch.randn(1, 4), ratio=0.5)
+        >>> plan = prunekit.PruningPlan.from_dict(res.plan.to_dict())
+        >>> fresh = plan.apply(net, torch.randn(1, 4))
+        >>> fresh[0].out_features
+        4
+    """
+
+    removed: dict[str, list[int]]
+    group_sizes: dict[str, int]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {
+            "format": PLAN_FORMAT,
+            "removed": {k: list(v) for k, v in self.removed.items()},
+            "group_sizes": dict(self.group_sizes),
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PruningPlan:
+        """Rebuild a plan from :meth:`to_dict` output."""
+        if not isinstance(data, dict) or "removed" not in data:
+            raise PlanError(
+                "a plan dict needs a 'removed' mapping of group key -> unit indices; got "
+                f"keys {sorted(data) if isinstance(data, dict) else type(data).__name__}"
+            )
+        if data.get("format", PLAN_FORMAT) != PLAN_FORMAT:
+            raise PlanError(f"plan format {data.get('format')} is not {PLAN_FORMAT}")
+        return cls(
+            {str(k): [int(i) for i in v] for k, v in data["removed"].items()},
+            {str(k): int(v) for k, v in data.get("group_sizes", {}).items()},
+            dict(data.get("meta", {})),
+        )
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> PruningPlan:
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text()
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def num_removed(self) -> int:
+        return sum(len(v) for v in self.removed.values())
+
+    def apply(self, model: nn.Module, example_inputs: Any, *, inplace: bool = False) -> nn.Module:
+        """Replay the cut on a fresh instance of the same architecture.
+
+        The result has exactly the pruned shapes, so a saved pruned ``state_dict`` loads.
+        """
+        work = model if inplace else copy.deepcopy(model)
+        graph = analyze(work, example_inputs)
+        self.apply_to_graph(work, graph)
+        return work
+
+    def apply_to_graph(self, model: nn.Module, graph: DependencyGraph) -> None:
+        """Cut ``model`` (already analysed as ``graph``) according to this plan."""
+        by_key = {g.key: g for g in graph.groups}
+        removals: dict[tuple[str, int], Any] = {}
+        removed_units: dict[int, set[int]] = {}
+        for key, units in self.removed.items():
+            group = by_key.get(key)
+            if group is None:
+                raise PlanError(
+                    f"plan group {key!r} is not a prunable group of this model; the plan was "
+                    "made for another architecture (valid keys: "
+                    f"{', '.join(list(by_key)[:8])}...)"
+                )
+            expected = self.group_sizes.get(key, group.num_units)
+            if expected != group.num_units or any(u >= group.num_units or u < 0 for u in units):
+                raise PlanError(
+                    f"plan group {key!r} expects {expected} units with indices {units[:5]}..., "
+                    f"the model has {group.num_units}; replay the plan on an unpruned model"
+                )
+            if not units:
+                continue
+            positions_to_remove(group, units, removals)
+            removed_units[group.id] = set(units)
+        cut(model, removals, graph, removed_units)

@@ -1,0 +1,108 @@
+"""Physical surgery: slice parameters and buffers, then make module attributes coherent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..graph.dependency import DependencyGraph
+from .registry import get_handler
+
+__all__ = ["cut", "tensor_owners"]
+
+
+def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool]]]:
+    """Tensor name (as in ``named_parameters``/``named_buffers``) -> every (module, attr)
+    that holds that same tensor object (tied weights have several owners)."""
+    by_id: dict[int, list[tuple[nn.Module, str, bool]]] = defaultdict(list)
+    for _, mod in model.named_modules(remove_duplicate=False):
+        for attr, p in mod._parameters.items():
+            if p is not None and (mod, attr, True) not in by_id[id(p)]:
+                by_id[id(p)].append((mod, attr, True))
+        for attr, b in mod._buffers.items():
+            if b is not None and (mod, attr, False) not in by_id[id(b)]:
+                by_id[id(b)].append((mod, attr, False))
+    out: dict[str, list[tuple[nn.Module, str, bool]]] = {}
+    for name, p in model.named_parameters():
+        out[name] = by_id[id(p)]
+    for name, b in model.named_buffers():
+        out[name] = by_id[id(b)]
+    return out
+
+
+def _slice(t: torch.Tensor, cuts: dict[int, np.ndarray]) -> torch.Tensor:
+    data = t.detach()
+    for dim, pos in sorted(cuts.items()):
+        keep = np.setdiff1d(np.arange(data.shape[dim]), pos)
+        data = data.index_select(dim, torch.as_tensor(keep, dtype=torch.long, device=data.device))
+    return data.clone()
+
+
+def cut(
+    model: nn.Module,
+    removals: dict[tuple[str, int], np.ndarray],
+    graph: DependencyGraph,
+    removed_units: dict[int, set[int]],
+) -> None:
+    """Remove ``removals[(tensor name, dim)]`` positions from ``model`` in place.
+
+    Afterwards every touched module's handler updates its attributes, and module
+    attributes recorded at reshape sites (``num_heads``) follow the new head counts.
+    """
+    owners = tensor_owners(model)
+    per_tensor: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    for (name, dim), pos in removals.items():
+        if len(pos):
+            per_tensor[name][dim] = pos
+    touched: dict[int, nn.Module] = {}
+    for name, cuts in per_tensor.items():
+        holders = owners.get(name)
+        if not holders:
+            continue
+        mod0, attr0, is_param = holders[0]
+        old = getattr(mod0, attr0)
+        new = _slice(old, cuts)
+        value: torch.Tensor = nn.Parameter(new, requires_grad=old.requires_grad) if is_param else new
+        for mod, attr, param in holders:
+            (mod._parameters if param else mod._buffers)[attr] = value  # type: ignore[assignment]
+            touched[id(mod)] = mod
+    for mod in touched.values():
+        get_handler(mod).update(mod)
+    _update_split_attributes(model, graph, removed_units)
+
+
+_COUNT_WORDS = ("head", "inner", "all_head")
+
+
+def _update_split_attributes(
+    model: nn.Module, graph: DependencyGraph, removed_units: dict[int, set[int]]
+) -> None:
+    """Keep int attributes like ``num_heads`` equal to the sizes reshapes now produce."""
+    modules = dict(model.named_modules())
+    done: set[tuple[str, str]] = set()
+    for site, rows in graph.splits:
+        module = modules.get(site.module_path)
+        if module is None:
+            continue
+        gone = sum(1 for r in rows if r is not None and r[1] in removed_units.get(r[0], set()))
+        if not gone:
+            continue
+        old = site.sizes[site.axis]
+        new_sizes = list(site.sizes)
+        new_sizes[site.axis] = old - gone
+        old_prod, new_prod = int(np.prod(site.sizes)), int(np.prod(new_sizes))
+        for attr, val in list(vars(module).items()):
+            if (site.module_path, attr) in done or isinstance(val, bool) or not isinstance(val, int):
+                continue
+            low = attr.lower()
+            if not any(w in low for w in _COUNT_WORDS):
+                continue
+            if val == old:
+                setattr(module, attr, old - gone)
+                done.add((site.module_path, attr))
+            elif val == old_prod and old_prod != old:
+                setattr(module, attr, new_prod)
+                done.add((site.module_path, attr))
