@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.prunekit-installed
 # Lint only the source dirs that exist (benchmarks/ arrives later).
 LINT_DIRS := $(wildcard prunekit tests benchmarks)
 
-.PHONY: venv test lint typecheck unit demo format clean
+.PHONY: venv test lint typecheck unit demo bench format clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ test: lint typecheck unit
 
 demo: venv
 	$(BIN)/python -m prunekit.demo
+
+# Not part of `test`: prunekit vs Torch-Pruning wall time on ResNet-50 / ViT-B (minutes).
+# Options pass through, e.g. make bench BENCH_ARGS="--repeats 3 --models resnet50".
+bench: venv
+	$(BIN)/python benchmarks/engine_overhead.py $(BENCH_ARGS)
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)

@@ -9,13 +9,14 @@ not counted, which is the usual convention for reporting MACs of CNNs and transf
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from prunekit.graph.tracer import call_model
 
 __all__ = ["CostReport", "count_macs", "count_params", "measure_cost"]
 
@@ -69,20 +70,12 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _call(model: nn.Module, example_inputs: Any) -> Any:
-    """Call ``model`` with ``example_inputs`` given as a Tensor, a sequence, or keyword dict."""
-    if isinstance(example_inputs, Mapping):
-        return model(**example_inputs)
-    if isinstance(example_inputs, Sequence) and not isinstance(example_inputs, (str, bytes)):
-        return model(*example_inputs)
-    return model(example_inputs)
-
-
 def count_macs(model: nn.Module, example_inputs: Any) -> int:
     """Count the multiply-accumulate operations of one forward pass.
 
-    The model runs once in eval mode under ``torch.no_grad()``; its training flag (of every
-    submodule) is restored afterwards, also when the forward pass raises.
+    The model runs once in eval mode with autograd enabled, so fused inference fast paths
+    (which the counter cannot see into) are not taken; every submodule's training flag is
+    restored afterwards, also when the forward pass raises.
 
     Args:
         model: The model to measure.
@@ -105,8 +98,8 @@ def count_macs(model: nn.Module, example_inputs: Any) -> int:
     training = {name: m.training for name, m in model.named_modules()}
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            _call(model, example_inputs)
+        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+            call_model(model, example_inputs)
         flops = int(counter.get_total_flops())
     finally:
         for name, m in model.named_modules():
