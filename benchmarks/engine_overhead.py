@@ -318,6 +318,10 @@ def measure(name: str, base: nn.Module, x: Tensor, tool: str, repeats: int) -> O
 
 
 # --------------------------------------------------------------------------- report
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def _stats(xs: list[float]) -> tuple[float, float, float]:
     sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
     return statistics.median(xs), statistics.mean(xs), sd
@@ -339,7 +343,8 @@ def render(outcomes: list[Outcome], args: argparse.Namespace, size: int, note: s
         f" Python {platform.python_version()}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores "
         f"({platform.processor() or platform.platform()}); torch threads: "
-        f"{torch.get_num_threads()}",
+        f"{torch.get_num_threads()}; load average (1 min) at start {args.load_start:.2f}, "
+        f"at end {_load():.2f}",
         f"- task: ratio {RATIO}, L2 magnitude, local scope, final classifier ignored; input "
         f"1x3x{size}x{size}; {args.repeats} repeats, each on a fresh deepcopy; "
         f"ViT attention: {'F.scaled_dot_product_attention' if args.attention == 'sdpa' else 'explicit softmax'}",
@@ -408,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
 
+    args.load_start = _load()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     size = args.size

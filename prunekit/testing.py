@@ -110,8 +110,8 @@ def check_equivalence(
             f"parameter count dropped by {removed}, but {zeroed} parameter elements were "
             "zeroed: some member slice was cut without being a group member (or vice versa)"
         )
-    units = sum(len(u) for u in removed_units.values())
-    return EquivalenceReport(len(removed_units), units, removed, worst)
+    n_units = sum(len(u) for u in removed_units.values())
+    return EquivalenceReport(len(removed_units), n_units, removed, worst)
 
 
 def _compare(

@@ -171,8 +171,8 @@ def _group_units(
     nonexact: dict[int, Any],
     res: TraceResult,
 ) -> list[dict[str, Any]]:
-    by_sig: dict[tuple[Any, ...], list[tuple[int, dict[tuple[str, int], list[int]]]]] = (
-        defaultdict(list)
+    by_sig: dict[tuple[Any, ...], list[tuple[int, dict[tuple[str, int], list[int]]]]] = defaultdict(
+        list
     )
     for root, positions in units.items():
         per: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -202,9 +202,9 @@ def _group_units(
     return out
 
 
-def _frozen_summary(frozen_units: dict[int, list[str]], frozen: dict[int, Any]) -> list[
-    FrozenGroup
-]:
+def _frozen_summary(
+    frozen_units: dict[int, list[str]], frozen: dict[int, Any]
+) -> list[FrozenGroup]:
     by_reason: dict[tuple[str, str], tuple[set[str], int]] = {}
     for r, members in frozen_units.items():
         ev = frozen[r]

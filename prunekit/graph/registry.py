@@ -72,7 +72,7 @@ def op_rule(name: str) -> OpRule | None:
 def leaf_rule(module: nn.Module) -> LeafRule | None:
     """The leaf rule for ``module``'s class (most derived registered base wins)."""
     for cls in type(module).__mro__:
-        rule = _LEAF_RULES.get(cls)  # type: ignore[arg-type]
+        rule = _LEAF_RULES.get(cls)
         if rule is not None:
             return rule
     return None

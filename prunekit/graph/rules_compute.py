@@ -189,9 +189,8 @@ def _contract(ctx: TraceContext, a: Info, da: int, b: Info, db: int, op: str) ->
     if la is None and lb is None:
         return
     ctx.couple(la, lb, ctx.where(op))
-    za = a.zeros[da] if a.zeros[da] is not None else np.zeros(1, dtype=bool)
-    zb = b.zeros[db] if b.zeros[db] is not None else np.zeros(1, dtype=bool)
-    if not (za | zb).all():
+    za, zb = a.zeros[da], b.zeros[db]
+    if za is None or zb is None or not (za | zb).all():
         lab = la if la is not None else lb
         assert lab is not None
         ctx.table.mark_nonexact(lab, ctx.where(f"{op} contraction of two non-zero operands"))
@@ -209,7 +208,7 @@ def _matmul(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
         b = args.get("mat2", args.get("batch2", args.get("other")))
         ai, bi = ctx.get(a), ctx.get(b)
         bias = args.get("self") if op in ("addmm", "baddbmm") else None
-        if op == "matmul" and (a.dim() < 2 or b.dim() < 2):
+        if a is None or b is None or (op == "matmul" and (a.dim() < 2 or b.dim() < 2)):
             ctx.unsupported_op(op, [ai, bi])
             return
     n = out.dim()
@@ -291,8 +290,9 @@ def _layer_norm(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> N
     _channel_affine(ctx, op, xi, dims, [w, b])
     if w is not None and (b is not None or op in ("rms_norm", "_fused_rms_norm")):
         for d in dims:
-            if xi.labels[d] is not None:
-                res.zeros[d] = np.ones(len(xi.labels[d]), dtype=bool)  # type: ignore[arg-type]
+            lab = xi.labels[d]
+            if lab is not None:
+                res.zeros[d] = np.ones(len(lab), dtype=np.bool_)
     first = out[0] if isinstance(out, (tuple, list)) else out
     ctx.set(first, res)
 

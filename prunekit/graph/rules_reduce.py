@@ -117,7 +117,7 @@ def _pixel_shuffle(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -
         grid = lab.reshape(-1, r2)
         for row in grid:
             ctx.table.union_all(row)
-        res.labels[1], res.zeros[1] = grid[:, 0].copy(), z.reshape(-1, r2).all(axis=1)
+        res.labels[1], res.zeros[1] = grid[:, 0].copy(), np.asarray(z.reshape(-1, r2).all(axis=1))
     ctx.set(out, res)
 
 
@@ -148,7 +148,7 @@ def _sdpa(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
         ctx.couple(lq, lk, ctx.where(op))
         zq, zk = qi.zeros[n - 1], ki.zeros[n - 1]
         if zq is None or zk is None or not (zq | zk).all():
-            ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(op))  # type: ignore[arg-type]
+            ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(op))
     ctx.couple(ki.labels[n - 2], vi.labels[n - 2], ctx.where(op))
     res.labels[n - 1], res.zeros[n - 1] = vi.labels[n - 1], vi.zeros[n - 1]
     res.labels[n - 2] = qi.labels[n - 2]

@@ -89,9 +89,9 @@ def _runs(a: tuple[int, ...], b: tuple[int, ...]) -> list[tuple[list[int], list[
     return runs
 
 
-def _flat(info: Info, dims: list[int], shape: tuple[int, ...], ctx: TraceContext) -> tuple[
-    Label, Label
-]:
+def _flat(
+    info: Info, dims: list[int], shape: tuple[int, ...], ctx: TraceContext
+) -> tuple[Label, Label]:
     """Atoms (and zeros) of the flattened positions of ``dims``; one labelled dim at most."""
     labelled = [d for d in dims if info.labels[d] is not None]
     if not labelled:
@@ -148,9 +148,7 @@ def _split_flat(
     """Distribute flat labelled positions over the output dims of a reshape."""
     grid = atoms.reshape(sizes)
     zgrid = zeros.reshape(sizes)
-    varying = [
-        ax for ax in range(len(sizes)) if not (grid == grid.take([0], axis=ax)).all()
-    ]
+    varying = [ax for ax in range(len(sizes)) if not (grid == grid.take([0], axis=ax)).all()]
     labels: list[Label] = [None] * len(sizes)
     zs: list[Label] = [None] * len(sizes)
     if not varying:
@@ -164,7 +162,7 @@ def _split_flat(
         ctx.splits.append(SplitSite(ctx.module_path, tuple(sizes), ax, moved[:, 0].copy()))
     index = tuple(slice(None) if a == ax else 0 for a in range(len(sizes)))
     labels[ax] = np.ascontiguousarray(grid[index])
-    zs[ax] = np.moveaxis(zgrid, ax, 0).reshape(sizes[ax], -1).all(axis=1)
+    zs[ax] = np.asarray(np.moveaxis(zgrid, ax, 0).reshape(sizes[ax], -1).all(axis=1))
     return labels, zs
 
 

@@ -87,15 +87,19 @@ class AtomTable:
         if atoms.size > 1:
             self.union(atoms[:-1], atoms[1:])
 
-    def freeze(self, atoms: np.ndarray, reason: str, kind: str = "fixed") -> None:
-        """Record that the units containing ``atoms`` must never be cut."""
+    def freeze(self, atoms: np.ndarray | None, reason: str, kind: str = "fixed") -> None:
+        """Record that the units containing ``atoms`` must never be cut (``None``: no-op)."""
+        if atoms is None:
+            return
         atoms = np.asarray(atoms, dtype=np.int64).ravel()
         if atoms.size:
             self.touched[atoms] = True
             self.frozen.append(Event(atoms.copy(), reason, kind))
 
-    def mark_nonexact(self, atoms: np.ndarray, reason: str) -> None:
+    def mark_nonexact(self, atoms: np.ndarray | None, reason: str) -> None:
         """Record that cutting the units containing ``atoms`` is not function-preserving."""
+        if atoms is None:
+            return
         atoms = np.asarray(atoms, dtype=np.int64).ravel()
         if atoms.size:
             self.touched[atoms] = True

@@ -65,7 +65,9 @@ def cut(
         mod0, attr0, is_param = holders[0]
         old = getattr(mod0, attr0)
         new = _slice(old, cuts)
-        value: torch.Tensor = nn.Parameter(new, requires_grad=old.requires_grad) if is_param else new
+        value: torch.Tensor = (
+            nn.Parameter(new, requires_grad=old.requires_grad) if is_param else new
+        )
         for mod, attr, param in holders:
             (mod._parameters if param else mod._buffers)[attr] = value  # type: ignore[assignment]
             touched[id(mod)] = mod
@@ -95,7 +97,11 @@ def _update_split_attributes(
         new_sizes[site.axis] = old - gone
         old_prod, new_prod = int(np.prod(site.sizes)), int(np.prod(new_sizes))
         for attr, val in list(vars(module).items()):
-            if (site.module_path, attr) in done or isinstance(val, bool) or not isinstance(val, int):
+            if (
+                (site.module_path, attr) in done
+                or isinstance(val, bool)
+                or not isinstance(val, int)
+            ):
                 continue
             low = attr.lower()
             if not any(w in low for w in _COUNT_WORDS):

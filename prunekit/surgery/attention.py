@@ -60,7 +60,8 @@ def _mha_rule(
     attn, weights = out
     info = Info.empty(attn.dim())
     info.labels[-1] = out_rows
-    info.zeros[-1] = np.ones(len(out_rows), dtype=bool)  # type: ignore[arg-type]
+    if out_rows is not None:
+        info.zeros[-1] = np.ones(len(out_rows), dtype=np.bool_)
     ctx.set(attn, info)
     if isinstance(weights, Tensor):
         ctx.table.mark_nonexact(heads.ravel(), ctx.where("attention weights averaged over heads"))
@@ -69,7 +70,7 @@ def _mha_rule(
 class PrunedMultiheadAttention(nn.MultiheadAttention):
     """``nn.MultiheadAttention`` whose heads and embedding dim can be cut independently."""
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         query: Tensor,
         key: Tensor,
@@ -95,7 +96,9 @@ class PrunedMultiheadAttention(nn.MultiheadAttention):
         )
         mask = self._merge_mask(attn_mask, key_padding_mask, b, tq, k.shape[2], q.dtype)
         if is_causal and mask is None:
-            mask = torch.ones(tq, k.shape[2], dtype=torch.bool, device=q.device).tril().logical_not()
+            mask = (
+                torch.ones(tq, k.shape[2], dtype=torch.bool, device=q.device).tril().logical_not()
+            )
             mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(mask, float("-inf"))
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
         if mask is not None:
@@ -114,7 +117,9 @@ class PrunedMultiheadAttention(nn.MultiheadAttention):
     ) -> Tensor | None:
         def additive(m: Tensor) -> Tensor:
             if m.dtype == torch.bool:
-                return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(m, float("-inf"))
+                return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(
+                    m, float("-inf")
+                )
             return m.to(dtype)
 
         mask = None

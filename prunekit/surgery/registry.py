@@ -53,7 +53,9 @@ class Handler:
 _HANDLERS: dict[type[nn.Module], Handler] = {}
 
 
-def register_handler(module_type: type[nn.Module], handler: Handler, *, override: bool = False) -> None:
+def register_handler(
+    module_type: type[nn.Module], handler: Handler, *, override: bool = False
+) -> None:
     """Register ``handler`` for ``module_type`` (and its subclasses)."""
     if module_type in _HANDLERS and not override:
         raise RegistryError(
@@ -68,7 +70,7 @@ def register_handler(module_type: type[nn.Module], handler: Handler, *, override
 def get_handler(module: nn.Module) -> Handler:
     """The handler for ``module`` (most derived registered class wins; default otherwise)."""
     for cls in type(module).__mro__:
-        h = _HANDLERS.get(cls)  # type: ignore[arg-type]
+        h = _HANDLERS.get(cls)
         if h is not None:
             return h
     return _DEFAULT

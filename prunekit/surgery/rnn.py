@@ -82,12 +82,16 @@ class RNNHandler(Handler):
     leaf_rule = staticmethod(_rnn_rule)
 
     def output_dims(self, module: nn.Module) -> dict[str, int]:
-        return {n: 0 for n, _ in module.named_parameters(recurse=False) if "_hh_" in n or "_ih_" in n}
+        return {
+            n: 0 for n, _ in module.named_parameters(recurse=False) if "_hh_" in n or "_ih_" in n
+        }
 
     def update(self, module: nn.Module) -> None:
         assert isinstance(module, nn.RNNBase)
-        module.hidden_size = module.weight_hh_l0.shape[1]
-        module.input_size = module.weight_ih_l0.shape[1]
+        hh, ih = module.weight_hh_l0, module.weight_ih_l0
+        assert isinstance(hh, torch.Tensor) and isinstance(ih, torch.Tensor)
+        module.hidden_size = int(hh.shape[1])
+        module.input_size = int(ih.shape[1])
         module._init_flat_weights()
 
 

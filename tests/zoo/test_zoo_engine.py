@@ -183,9 +183,7 @@ def test_multihead_attention_heads_are_pruned() -> None:
 def test_tied_weights_stay_tied() -> None:
     case = ZOO["tied_embedding"]()
     pruned = prunekit.prune(case.model, case.example_inputs, ratio=0.5).model
-    tied = [
-        (n, p) for n, p in pruned.named_parameters(remove_duplicate=False) if p.dim() == 2
-    ]
+    tied = [(n, p) for n, p in pruned.named_parameters(remove_duplicate=False) if p.dim() == 2]
     ids = {}
     for n, p in tied:
         ids.setdefault(id(p), []).append(n)
