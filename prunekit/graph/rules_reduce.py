@@ -80,7 +80,7 @@ def _softmax(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None
     "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     "_upsample_bilinear2d_aa", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
     "replication_pad1d", "replication_pad2d", "replication_pad3d", "pixel_unshuffle",
-    "constant_pad_nd", "pad", "roll", "flip", "lp_pool2d", "fractional_max_pool2d",
+    "constant_pad_nd", "pad", "lp_pool2d", "fractional_max_pool2d",
 )  # fmt: skip
 def _spatial(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     """Ops that act on trailing (spatial) dims only: batch and channel dims pass through."""
@@ -88,8 +88,6 @@ def _spatial(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None
     xi = ctx.get(x)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     passthrough = 2 if x.dim() >= 3 else 1
-    if op in ("roll", "flip"):
-        passthrough = 0
     if op == "constant_pad_nd" or op == "pad":
         pads = list(args.get("pad", []))
         touched = len(pads) // 2
@@ -153,3 +151,47 @@ def _sdpa(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     res.labels[n - 1], res.zeros[n - 1] = vi.labels[n - 1], vi.zeros[n - 1]
     res.labels[n - 2] = qi.labels[n - 2]
     ctx.set(first, res)
+
+
+@register_op_rule("roll", "flip", "cumsum", "cumprod", "cummax", "cummin", "sort", "argsort")
+def _along_dims(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
+    """Ops that move or mix positions along the given dims only; other dims pass through."""
+    x = args["self"]
+    xi = ctx.get(x)
+    raw = args.get("dims", args.get("dim", []))
+    dims = {int(d) % max(1, x.dim()) for d in (raw if isinstance(raw, (list, tuple)) else [raw])}
+    if op == "roll" and not dims:
+        dims = set(range(x.dim()))  # roll without dims flattens the tensor
+    for d in dims:
+        ctx.table.freeze(xi.labels[d], ctx.where(f"{op} along a prunable dim"))
+    res = Info(list(xi.labels), list(xi.zeros))
+    for d in dims:
+        res.labels[d], res.zeros[d] = None, None
+    for o in out if isinstance(out, (tuple, list)) else (out,):
+        if hasattr(o, "dim") and o.dim() == x.dim():
+            ctx.set(o, Info(list(res.labels), list(res.zeros)))
+
+
+@register_op_rule("index", "_unsafe_index")
+def _index(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
+    """Advanced indexing ``x[..., idx, ...]``: indexed dims are replaced by the index shape."""
+    x = args["self"]
+    xi = ctx.get(x)
+    indices = list(args["indices"])
+    indexed = [d for d, t in enumerate(indices) if t is not None]
+    for d in indexed:
+        ctx.table.freeze(xi.labels[d], ctx.where("indexing a prunable dim with a tensor"))
+    rest = [d for d in range(x.dim()) if d not in indexed]
+    res = Info.empty(out.dim())
+    contiguous = indexed == list(range(indexed[0], indexed[-1] + 1)) if indexed else True
+    n_idx = out.dim() - len(rest)
+    if contiguous and indexed:
+        before = [d for d in rest if d < indexed[0]]
+        after = [d for d in rest if d > indexed[-1]]
+        slots = before + [None] * n_idx + after
+    else:
+        slots = [None] * n_idx + rest
+    for o, d in enumerate(slots):
+        if d is not None:
+            res.labels[o], res.zeros[o] = xi.labels[d], xi.zeros[d]
+    ctx.set(out, res)
