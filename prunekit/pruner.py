@@ -53,13 +53,34 @@ class PruneSummary:
 
 @dataclass
 class PruneResult:
-    """What :func:`prune` returns: the pruned model, the plan, and the cost summary."""
+    """What :func:`prune` returns: the pruned model, the plan, and the cost summary.
+
+    Costs are measured lazily (MAC counting runs the model), so ``prune`` itself only pays
+    for analysis and surgery. With ``inplace=True`` the "before" cost is measured eagerly.
+    """
 
     model: nn.Module
     plan: PruningPlan
     graph: DependencyGraph
-    before: CostReport
-    after: CostReport
+    example_inputs: Any = field(repr=False, default=None)
+    reference: nn.Module | None = field(repr=False, default=None)
+    _before: CostReport | None = field(repr=False, default=None)
+    _after: CostReport | None = field(repr=False, default=None)
+
+    @property
+    def before(self) -> CostReport:
+        """Params and MACs of the unpruned model."""
+        if self._before is None:
+            assert self.reference is not None
+            self._before = measure_cost(self.reference, self.example_inputs)
+        return self._before
+
+    @property
+    def after(self) -> CostReport:
+        """Params and MACs of the pruned model."""
+        if self._after is None:
+            self._after = measure_cost(self.model, self.example_inputs)
+        return self._after
 
     def summary(self) -> PruneSummary:
         widths = [
@@ -151,7 +172,7 @@ def prune(
     criterion = get_importance(importance)
     ignored = _ignored_names(model, ignore)
     work = copy.deepcopy(model)
-    before = measure_cost(work, example_inputs)
+    before = measure_cost(work, example_inputs) if inplace else None
     graph = analyze(work, example_inputs)
     modules = dict(work.named_modules())
     candidates = [g for g in graph.groups if not _ignored_group(g, ignored, modules)]
@@ -170,13 +191,12 @@ def prune(
     )  # fmt: skip
     plan.apply_to_graph(work, graph)
     _check_runs(work, example_inputs, graph.example_output)
-    after = measure_cost(work, example_inputs)
     if inplace:
         model.__dict__.clear()
         model.__dict__.update(work.__dict__)
         model.__class__ = work.__class__
         work = model
-    return PruneResult(work, plan, graph, before, after)
+    return PruneResult(work, plan, graph, example_inputs, None if inplace else model, before)
 
 
 def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> None:

@@ -188,9 +188,9 @@ def _index(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     if contiguous and indexed:
         before = [d for d in rest if d < indexed[0]]
         after = [d for d in rest if d > indexed[-1]]
-        slots = before + [None] * n_idx + after
+        slots: list[int | None] = [*before, *([None] * n_idx), *after]
     else:
-        slots = [None] * n_idx + rest
+        slots = [*([None] * n_idx), *rest]
     for o, d in enumerate(slots):
         if d is not None:
             res.labels[o], res.zeros[o] = xi.labels[d], xi.zeros[d]
