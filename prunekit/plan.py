@@ -56,11 +56,16 @@ class PruningPlan:
             )
         if data.get("format", PLAN_FORMAT) != PLAN_FORMAT:
             raise PlanError(f"plan format {data.get('format')} is not {PLAN_FORMAT}")
-        return cls(
-            {str(k): [int(i) for i in v] for k, v in data["removed"].items()},
-            {str(k): int(v) for k, v in data.get("group_sizes", {}).items()},
-            dict(data.get("meta", {})),
-        )
+        try:
+            removed = {str(k): [int(i) for i in v] for k, v in data["removed"].items()}
+            sizes = {str(k): int(v) for k, v in data.get("group_sizes", {}).items()}
+            meta = dict(data.get("meta", {}))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise PlanError(
+                f"malformed plan ({exc}); 'removed' must map group keys to lists of unit "
+                "indices, 'group_sizes' group keys to ints, 'meta' must be a mapping"
+            ) from exc
+        return cls(removed, sizes, meta)
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1)
@@ -73,7 +78,13 @@ class PruningPlan:
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanError(
+                f"the plan is not valid JSON ({exc}); pass a plan saved by to_json"
+            ) from exc
+        return cls.from_dict(data)
 
     @property
     def num_removed(self) -> int:
@@ -110,6 +121,11 @@ class PruningPlan:
                 )
             if not units:
                 continue
+            if len(set(units)) >= group.num_units:
+                raise PlanError(
+                    f"plan group {key!r} removes all {group.num_units} units; a group must keep "
+                    "at least one unit"
+                )
             positions_to_remove(group, units, removals)
             removed_units[group.id] = set(units)
         cut(model, removals, graph, removed_units)

@@ -13,7 +13,7 @@ from .allocation import SCOPES, select_units
 from .errors import ConfigError, NothingToPruneError, PrunekitError
 from .evaluation.cost import CostReport, measure_cost
 from .graph.dependency import DependencyGraph, Group, analyze
-from .graph.tracer import call_model, flatten_tensors
+from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .importance import Importance, get_importance
 from .plan import PruningPlan
 from .surgery import get_handler
@@ -91,7 +91,9 @@ class PruneResult:
 
 
 def _validate(ratio: float, scope: str, round_to: int) -> None:
-    if not isinstance(ratio, (int, float)) or not 0.0 <= float(ratio) < 1.0:
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
+        raise ConfigError(f"ratio={ratio!r} is not a number; pass a float in [0, 1), e.g. 0.5")
+    if not 0.0 <= float(ratio) < 1.0:
         raise ConfigError(f"ratio={ratio!r} is outside [0, 1); pass the fraction of units to cut")
     if scope not in SCOPES:
         raise ConfigError(f"scope={scope!r} is unknown; use one of {SCOPES}")
@@ -125,11 +127,13 @@ def _ignored_names(model: nn.Module, ignore: Any) -> set[str]:
 
 
 def _ignored_group(group: Group, ignored: set[str], modules: dict[str, nn.Module]) -> bool:
+    if "" in ignored:  # the root module itself: nothing may be cut
+        return True
     for m in group.members:
         mod = m.module
         if mod in ignored or any(mod.startswith(i + ".") for i in ignored if i):
             own = get_handler(modules[mod]).output_dims(modules[mod])
-            if own.get(m.tensor) == m.dim or "" in ignored:
+            if own.get(m.tensor) == m.dim:
                 return True
     return False
 
@@ -201,10 +205,8 @@ def prune(
 
 def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> None:
     """The pruned model must run and give outputs of the original shapes."""
-    was = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             out = call_model(model, example_inputs)
     except Exception as exc:
         raise PrunekitError(
@@ -212,8 +214,6 @@ def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> None:
             "is unchanged. A module probably keeps a size in an attribute the engine does not "
             "know: register a handler for it (prunekit.surgery.register_handler)"
         ) from exc
-    finally:
-        model.train(was)
     got = [tuple(t.shape) for t in flatten_tensors(out)]
     want = [tuple(t.shape) for t in flatten_tensors(reference)]
     if got != want:

@@ -16,7 +16,7 @@ from torch import nn
 from .errors import EquivalenceError
 from .evaluation.cost import count_params
 from .graph.dependency import analyze, positions_to_remove
-from .graph.tracer import call_model, flatten_tensors
+from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .surgery import cut, tensor_owners
 
 __all__ = ["check_equivalence", "EquivalenceReport"]
@@ -51,8 +51,7 @@ def _zero_units(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -
 
 
 def _run(model: nn.Module, example_inputs: Any) -> list[torch.Tensor]:
-    model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         return [t.detach().clone() for t in flatten_tensors(call_model(model, example_inputs))]
 
 

@@ -87,11 +87,6 @@ def test_analyze_does_not_modify_the_model() -> None:
     assert model[0].out_features == 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trace() restores only the root's training flag (model.train(was)), so analyze() "
-    "switches an eval-mode submodule of a training model (frozen BN) back to training",
-)
 def test_analyze_preserves_per_module_training_flags() -> None:
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3))
     model.train()
@@ -229,36 +224,32 @@ def test_transformer_mlp_group(transformer_graph: prunekit.DependencyGraph) -> N
 # --------------------------------------------------------------------------- unsupported ops
 
 
-class CumsumNet(nn.Module):
-    def __init__(self) -> None:
+class ChannelOpNet(nn.Module):
+    """a -> relu -> ``op`` over the hidden (unit) dim -> b -> relu -> c."""
+
+    def __init__(self, op: str) -> None:
         super().__init__()
+        self.op = op
         self.a = nn.Linear(4, 8)
         self.b = nn.Linear(8, 6)
         self.c = nn.Linear(6, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.cumsum(torch.relu(self.a(x)), dim=1)
+        h = torch.relu(self.a(x))
+        if self.op == "gather":
+            h = torch.gather(h, 1, torch.arange(7, -1, -1).expand(h.shape[0], 8))
+        elif self.op == "logcumsumexp":
+            h = torch.logcumsumexp(h, dim=1)
+        elif self.op == "cumsum":
+            h = torch.cumsum(h, dim=1)
         return self.c(torch.relu(self.b(h)))
 
 
-class IndexNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = nn.Linear(4, 8)
-        self.b = nn.Linear(8, 6)
-        self.c = nn.Linear(6, 2)
-        self.register_buffer("idx", torch.tensor([1, 0, 3, 2, 5, 4, 7, 6]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.a(x))[:, self.idx]
-        return self.c(torch.relu(self.b(h)))
-
-
-@pytest.mark.parametrize(("cls", "op"), [(CumsumNet, "cumsum"), (IndexNet, "index")])
-def test_unsupported_op_warns_and_freezes(cls: type[nn.Module], op: str) -> None:
+@pytest.mark.parametrize("op", ["gather", "logcumsumexp"])
+def test_unsupported_op_warns_and_freezes(op: str) -> None:
     torch.manual_seed(0)
     with pytest.warns(UnsupportedOpWarning, match=rf"aten\.{op}\b") as record:
-        graph = prunekit.analyze(cls(), torch.randn(2, 4))
+        graph = prunekit.analyze(ChannelOpNet(op), torch.randn(2, 4))
     msg = str(next(w.message for w in record if issubclass(w.category, UnsupportedOpWarning)))
     assert "register_op_rule" in msg
     # the a -> (op) group is frozen; the b -> c group remains
@@ -279,10 +270,19 @@ def test_unsupported_op_groups_are_not_pruned() -> None:
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)
-        res = prunekit.prune(CumsumNet(), torch.randn(2, 4), ratio=0.5)
+        res = prunekit.prune(ChannelOpNet("gather"), torch.randn(2, 4), ratio=0.5)
     assert res.model.a.out_features == 8
     assert res.model.b.out_features == 3
     assert res.model(torch.randn(5, 4)).shape == (5, 2)
+
+
+def test_cumsum_over_the_unit_dim_freezes_its_producer() -> None:
+    # prefix sums mix units: the a-group can never be cut, whether mapped or unsupported
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsupportedOpWarning)
+        graph = prunekit.analyze(ChannelOpNet("cumsum"), torch.randn(2, 4))
+    assert [members(g) for g in graph.groups] == [[("b.weight", 0), ("b.bias", 0), ("c.weight", 1)]]
+    assert any("a.weight:0" in f.members for f in graph.frozen)
 
 
 def test_supported_model_emits_no_warning() -> None:

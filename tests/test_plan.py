@@ -171,11 +171,6 @@ def test_corrupt_dict_raises_plan_error(bad: object) -> None:
         PruningPlan.from_dict(bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PruningPlan.from_dict validates only the top-level shape; malformed entries "
-    "leak ValueError/TypeError/AttributeError instead of PlanError",
-)
 @pytest.mark.parametrize(
     "bad",
     [
@@ -193,20 +188,11 @@ def test_malformed_entries_raise_plan_error(bad: dict[str, object]) -> None:
         PruningPlan.from_dict(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PruningPlan.from_json lets json.JSONDecodeError through instead of PlanError",
-)
 def test_from_json_with_broken_text_raises_plan_error() -> None:
     with pytest.raises(PlanError):
         PruningPlan.from_json('{"removed": {"conv1.weight:0": [1, 2}')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_to_graph accepts a plan that removes every unit of a group and builds "
-    "zero-width layers (Linear(4, 0)); prune() always keeps >= 1 unit, plans should too",
-)
 def test_plan_removing_all_units_of_a_group_raises() -> None:
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     plan = PruningPlan({"0.weight:0": list(range(8))}, {"0.weight:0": 8})

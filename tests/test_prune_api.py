@@ -298,13 +298,8 @@ def test_analyze_with_wrong_inputs_raises_trace_error() -> None:
         prunekit.analyze(net, torch.randn(2, 5, 8, 8))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prune() calls measure_cost() before analyze(), so wrong example inputs raise the "
-    "raw RuntimeError from the forward instead of TraceError",
-)
 def test_prune_with_wrong_inputs_raises_trace_error() -> None:
-    with pytest.raises(TraceError):
+    with pytest.raises(TraceError, match="example inputs"):
         prunekit.prune(make_net(), torch.randn(2, 5, 8, 8), ratio=0.5)
 
 
@@ -320,11 +315,6 @@ def test_everything_ignored_is_nothing_to_prune() -> None:
         prunekit.prune(net, X, ratio=0.5, ignore=(net.conv1, "fc"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ignore=(model,) (the root, qualified name '') ignores nothing: _ignored_group "
-    "skips the empty name in its prefix test, so its `'' in ignored` branch is unreachable",
-)
 def test_ignoring_the_root_module_ignores_everything() -> None:
     net = make_net()
     with pytest.raises(NothingToPruneError):
@@ -363,11 +353,6 @@ def test_ignore_bn_keeps_its_channels() -> None:
 # --------------------------------------------------------------------------- training flags
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trace() and _check_runs() restore only the root's training flag "
-    "(model.train(was)), so a BN frozen in eval inside a training model comes back training",
-)
 def test_prune_preserves_per_module_training_flags() -> None:
     net = make_net().train()
     net.bn1.eval()

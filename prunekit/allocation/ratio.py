@@ -49,17 +49,16 @@ def select_units(
     if scope == "local":
         for g in groups:
             n = g.num_units
-            keep = _keep_count(n, int(ratio * n), round_to)
+            keep = _keep_count(n, int(ratio * n + 1e-9), round_to)
             out[g.id] = _lowest(scores[g.id], n - keep)
         return out
     normed = {g.id: scores[g.id] / (scores[g.id].abs().mean() + 1e-12) for g in groups}
     everything = torch.cat([normed[g.id] for g in groups]) if groups else torch.zeros(0)
-    k = int(ratio * everything.numel())
-    if k == 0:
-        return {g.id: [] for g in groups}
-    threshold = torch.kthvalue(everything, k).values
-    for g in groups:
-        below = int((normed[g.id] <= threshold).sum())
-        keep = _keep_count(g.num_units, below, round_to)
+    k = int(ratio * everything.numel() + 1e-9)
+    owner = torch.cat([torch.full((g.num_units,), i) for i, g in enumerate(groups)])
+    lowest = torch.argsort(everything, stable=True)[:k]  # ties broken by position: exactly k
+    counts = torch.bincount(owner[lowest], minlength=len(groups)).tolist()
+    for i, g in enumerate(groups):
+        keep = _keep_count(g.num_units, counts[i], round_to)
         out[g.id] = _lowest(normed[g.id], g.num_units - keep)
     return out

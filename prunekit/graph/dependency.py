@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .collect import collect_units
 from .context import SplitSite
 from .tracer import TraceResult, trace
 
@@ -136,85 +136,24 @@ def build_graph(model: nn.Module, example_inputs: Any) -> DependencyGraph:
 
 
 def _collect(res: TraceResult) -> DependencyGraph:
+    raw, frozen_rows = collect_units(res)
+    groups: list[Group] = []
+    root_to_unit: dict[int, tuple[int, int]] = {}
+    for gid, g in enumerate(raw):
+        members = [Member(n, d, idx, is_param) for n, d, idx, is_param in g["members"]]
+        groups.append(Group(gid, members, not g["reasons"], g["reasons"]))
+        for i, r in enumerate(g["roots"]):
+            root_to_unit[r] = (gid, i)
     table = res.ctx.table
-    frozen = table.resolve(table.frozen)
-    nonexact = table.resolve(table.nonexact)
-    units: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
-    frozen_units: dict[int, list[str]] = defaultdict(list)
-    for name, info in res.infos.items():
-        for d, lab in enumerate(info.labels):
-            if lab is None or not table.touched[lab].any():
-                continue
-            roots = table.find(lab)
-            for pos, r in enumerate(roots.tolist()):
-                if r in frozen:
-                    frozen_units[r].append(f"{name}:{d}")
-                else:
-                    units[r].append((name, d, pos))
-    groups = _group_units(units, nonexact, res)
-    root_to_unit = {}
-    for g in groups:
-        for i, r in enumerate(g.pop("roots")):
-            root_to_unit[r] = (g["id"], i)
-    final = [Group(g["id"], g["members"], g["exact"], g["reasons"]) for g in groups]
     splits = []
     for site in res.ctx.splits:
         rows = [root_to_unit.get(int(r)) for r in table.find(site.rep_atoms).tolist()]
         splits.append((site, rows))
-    return DependencyGraph(
-        final, _frozen_summary(frozen_units, frozen), splits, res.tensors, res.output
-    )
-
-
-def _group_units(
-    units: dict[int, list[tuple[str, int, int]]],
-    nonexact: dict[int, Any],
-    res: TraceResult,
-) -> list[dict[str, Any]]:
-    by_sig: dict[tuple[Any, ...], list[tuple[int, dict[tuple[str, int], list[int]]]]] = defaultdict(
-        list
-    )
-    for root, positions in units.items():
-        per: dict[tuple[str, int], list[int]] = defaultdict(list)
-        for name, d, pos in positions:
-            per[(name, d)].append(pos)
-        if not any(res.is_param[name] for name, _ in per):
-            continue
-        sig = tuple(sorted((k, len(v)) for k, v in per.items()))
-        by_sig[sig].append((root, dict(per)))
-    order = list(res.infos)
-    out: list[dict[str, Any]] = []
-    for sig, items in by_sig.items():
-        keys = sorted((k for k, _ in sig), key=lambda k: (order.index(k[0]), k[1]))
-        items.sort(key=lambda it: [it[1][k][0] for k in keys])
-        members = [
-            Member(name, d, [sorted(it[1][(name, d)]) for it in items], res.is_param[name])
-            for name, d in keys
-        ]
-        reasons = sorted({nonexact[r].reason for r, _ in items if r in nonexact})
-        out.append(
-            {"members": members, "exact": not reasons, "reasons": reasons,
-             "roots": [r for r, _ in items]}
-        )  # fmt: skip
-    out.sort(key=lambda g: (order.index(g["members"][0].name), g["members"][0].dim))
-    for i, g in enumerate(out):
-        g["id"] = i
-    return out
-
-
-def _frozen_summary(
-    frozen_units: dict[int, list[str]], frozen: dict[int, Any]
-) -> list[FrozenGroup]:
-    by_reason: dict[tuple[str, str], tuple[set[str], int]] = {}
-    for r, members in frozen_units.items():
-        ev = frozen[r]
-        names, n = by_reason.get((ev.reason, ev.kind), (set(), 0))
-        names.update(members)
-        by_reason[(ev.reason, ev.kind)] = (names, n + 1)
-    return [
+    frozen = [
         FrozenGroup(sorted(names), n, reason, kind)
-        for (reason, kind), (names, n) in by_reason.items()
+        for (reason, kind), (names, n) in frozen_rows.items()
     ]
+    return DependencyGraph(groups, frozen, splits, res.tensors, res.output)
 
 
 def positions_to_remove(

@@ -185,13 +185,14 @@ def _index(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     res = Info.empty(out.dim())
     contiguous = indexed == list(range(indexed[0], indexed[-1] + 1)) if indexed else True
     n_idx = out.dim() - len(rest)
+    slots: list[int | None]
     if contiguous and indexed:
         before = [d for d in rest if d < indexed[0]]
         after = [d for d in rest if d > indexed[-1]]
-        slots: list[int | None] = [*before, *([None] * n_idx), *after]
+        slots = [*before, *([None] * n_idx), *after]
     else:
         slots = [*([None] * n_idx), *rest]
-    for o, d in enumerate(slots):
-        if d is not None:
-            res.labels[o], res.zeros[o] = xi.labels[d], xi.zeros[d]
+    for o, src in enumerate(slots):
+        if src is not None:
+            res.labels[o], res.zeros[o] = xi.labels[src], xi.zeros[src]
     ctx.set(out, res)

@@ -27,7 +27,7 @@ from .context import Info, TraceContext
 from .registry import leaf_rule, op_rule
 from .rules_compute import pointwise_rule
 
-__all__ = ["trace", "TraceResult", "call_model", "flatten_tensors"]
+__all__ = ["trace", "TraceResult", "call_model", "eval_mode", "flatten_tensors"]
 
 _NO_LABEL_OPS = {
     "empty", "zeros", "ones", "full", "arange", "rand", "randn", "randint", "empty_like",
@@ -69,6 +69,18 @@ def call_model(model: nn.Module, example_inputs: Any) -> Any:
     if isinstance(example_inputs, (tuple, list)):
         return model(*example_inputs)
     return model(example_inputs)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Put every submodule in eval mode; restore each one's own flag afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
 
 
 def _bind(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -180,11 +192,15 @@ def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
     for name, t in result.tensors.items():
         ctx.pin(t)
         result.infos[name] = ctx.fresh(t, zero=result.is_param[name])
-    was_training = model.training
-    model.eval()
     mode = _Mode(ctx)
     try:
-        with torch.enable_grad(), _module_hooks(model, ctx, mode), _FnMode(ctx), mode:
+        with (
+            eval_mode(model),
+            torch.enable_grad(),
+            _module_hooks(model, ctx, mode),
+            _FnMode(ctx),
+            mode,
+        ):
             output = call_model(model, example_inputs)
     except Exception as exc:  # the user's forward failed: report it with the inputs
         raise TraceError(
@@ -192,8 +208,6 @@ def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
             "pass example_inputs that the model's forward accepts: a tensor, a tuple of "
             "positional inputs, or a dict of keyword inputs"
         ) from exc
-    finally:
-        model.train(was_training)
     for t in flatten_tensors(output):
         ctx.freeze_info(ctx.get(t), "model output", kind="io")
     result.output = output

@@ -154,11 +154,6 @@ def test_global_ratio_zero_and_round_to() -> None:
         assert kept >= 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="global scope: units tied with the k-th normalised score are all removed, so "
-    "ratio=0.25 of 8 equal-scored units removes 6 (every group down to 1) instead of 2",
-)
 def test_global_ties_do_not_overshoot_the_ratio() -> None:
     groups = [make_group(0, 4), make_group(1, 4)]
     scores = {0: torch.full((4,), 5.0), 1: torch.full((4,), 2.0)}
@@ -166,10 +161,5 @@ def test_global_ties_do_not_overshoot_the_ratio() -> None:
     assert sum(len(v) for v in out.values()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local scope computes int(ratio * n) in floating point: 0.29 * 100 = "
-    "28.999999999999996, so ratio=0.29 of 100 units removes 28, not 29",
-)
 def test_local_floor_is_robust_to_float_rounding() -> None:
     assert len(local(torch.arange(100.0).tolist(), 0.29)) == 29
