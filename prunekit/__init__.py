@@ -1,7 +1,11 @@
 """prunekit: prune neural networks by importance score, physically, and prove the result."""
 
+from . import (
+    schedule,  # noqa: E402  (needs Pruner)
+    testing,
+)
 from . import surgery as _surgery  # noqa: F401  (registers the built-in layer handlers)
-from . import testing
+from .analysis import analyze
 from .errors import (
     ConfigError,
     EquivalenceError,
@@ -11,9 +15,9 @@ from .errors import (
     TraceError,
     UnsupportedOpWarning,
 )
-from .graph import DependencyGraph, Group, Member, analyze
+from .graph import DependencyGraph, Group, Member
 from .plan import PruningPlan
-from .pruner import PruneResult, PruneSummary, prune
+from .pruner import Pruner, PruneResult, PruneSummary, prune
 
 __version__ = "0.1.0"
 
@@ -26,6 +30,7 @@ __all__ = [
     "NothingToPruneError",
     "PlanError",
     "PruneResult",
+    "Pruner",
     "PruneSummary",
     "PrunekitError",
     "PruningPlan",
@@ -34,5 +39,6 @@ __all__ = [
     "__version__",
     "analyze",
     "prune",
+    "schedule",
     "testing",
 ]

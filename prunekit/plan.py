@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from .errors import PlanError
-from .graph.dependency import DependencyGraph, analyze, positions_to_remove
+from .graph.dependency import DependencyGraph, build_graph, positions_to_remove
 from .surgery import cut
 
 __all__ = ["PruningPlan", "PLAN_FORMAT"]
@@ -96,7 +96,7 @@ class PruningPlan:
         The result has exactly the pruned shapes, so a saved pruned ``state_dict`` loads.
         """
         work = model if inplace else copy.deepcopy(model)
-        graph = analyze(work, example_inputs)
+        graph = build_graph(work, example_inputs)
         self.apply_to_graph(work, graph)
         return work
 

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .analysis import analyze
 from .errors import EquivalenceError
 from .evaluation.cost import count_params
-from .graph.dependency import analyze, positions_to_remove
+from .graph.dependency import positions_to_remove
 from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .surgery import cut, tensor_owners
 

@@ -1,5 +1,19 @@
 """Allocation: how many units to cut, and where."""
 
+from .allocate import AllocationSpec, allocate, global_order
+from .budget import BudgetReport, resolve_target, search_budget
 from .ratio import SCOPES, select_units
+from .rules import clamp_removal, module_ratio
 
-__all__ = ["SCOPES", "select_units"]
+__all__ = [
+    "SCOPES",
+    "AllocationSpec",
+    "BudgetReport",
+    "allocate",
+    "clamp_removal",
+    "global_order",
+    "module_ratio",
+    "resolve_target",
+    "search_budget",
+    "select_units",
+]

@@ -1,7 +1,7 @@
 """Tracing and dependency groups (the structural engine's analysis half)."""
 
 from .context import Info, TraceContext
-from .dependency import DependencyGraph, FrozenGroup, Group, Member, analyze, build_graph
+from .dependency import DependencyGraph, FrozenGroup, Group, Member, build_graph
 from .registry import register_leaf_rule, register_op_rule
 from .tracer import call_model, flatten_tensors, trace
 
@@ -12,7 +12,6 @@ __all__ = [
     "Info",
     "Member",
     "TraceContext",
-    "analyze",
     "build_graph",
     "call_model",
     "flatten_tensors",

@@ -48,12 +48,19 @@ class Info:
 
 @dataclass
 class SplitSite:
-    """A reshape that split a prunable dimension into several; ``axis`` is the one pruned."""
+    """A reshape whose target shape holds a prunable size, and the module it ran in.
+
+    ``kind="split"``: a prunable dim was split into ``sizes`` and ``axis`` is the pruned
+    one (heads); ``kind="size"``: a reshape produced a prunable dim of size ``sizes[0]``
+    while the module holds an int attribute of that value (``hidden_dim``). After a cut,
+    such attributes follow the new size.
+    """
 
     module_path: str
     sizes: tuple[int, ...]
     axis: int
     rep_atoms: np.ndarray
+    kind: str = "split"
 
 
 @dataclass

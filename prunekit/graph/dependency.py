@@ -170,23 +170,3 @@ def positions_to_remove(
         prev = out.get((m.name, m.dim))
         out[(m.name, m.dim)] = np.unique(pos if prev is None else np.concatenate([prev, pos]))
     return out
-
-
-def analyze(model: nn.Module, example_inputs: Any) -> DependencyGraph:
-    """Trace ``model`` with ``example_inputs`` and return its dependency groups.
-
-    Args:
-        model: any ``nn.Module``; it is not modified.
-        example_inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs.
-
-    Returns:
-        The :class:`DependencyGraph`; ``print(graph)`` lists groups, members and sizes.
-
-    Example:
-        >>> import torch, prunekit
-        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-        >>> graph = prunekit.analyze(net, torch.randn(1, 4))
-        >>> graph.groups[0].num_units
-        8
-    """
-    return build_graph(model, example_inputs)

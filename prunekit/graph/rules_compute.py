@@ -329,3 +329,12 @@ def _embedding(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> No
     res.labels[-1] = wi.labels[1]
     res.zeros[-1] = wi.zeros[1]
     ctx.set(first, res)
+
+
+# Elementwise ops that PyTorch does not tag as pointwise.
+register_op_rule(
+    "hardswish", "hardswish_", "mish", "mish_", "threshold", "threshold_", "masked_fill_",
+    "rrelu", "rrelu_", "rrelu_with_noise", "celu_", "selu_", "logit", "logit_", "copy_",
+    "fill_", "zero_", "bernoulli_", "uniform_", "normal_", "clamp_max_",
+    "clamp_min_", "_conj_physical", "lerp_", "addcmul_", "addcdiv_", "where_",
+)(pointwise_rule)  # fmt: skip

@@ -29,6 +29,17 @@ def copy_rule(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> Non
         ctx.set(out, Info(list(info.labels), list(info.zeros)))
 
 
+@register_op_rule("as_strided", "as_strided_")
+def _as_strided(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
+    """Re-striding that keeps the shape (kernels use it to fix memory format) is a copy."""
+    src = args["self"]
+    info = ctx.get(src)
+    if tuple(args["size"]) == tuple(src.shape) and not args.get("storage_offset"):
+        ctx.set(out, Info(list(info.labels), list(info.zeros)))
+    else:
+        ctx.unsupported_op(op, [info])
+
+
 @register_op_rule("native_dropout")
 def _native_dropout(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     info = ctx.get(args["input"])
@@ -185,7 +196,21 @@ def reshape_info(ctx: TraceContext, info: Info, src: tuple[int, ...], dst: tuple
         labs, zs = _split_flat(ctx, atoms, zeros, [dst[o] for o in outs])
         for o, lab, z in zip(outs, labs, zs, strict=True):
             out.labels[o], out.zeros[o] = lab, z
+    _record_sizes(ctx, out, src)
     return out
+
+
+def _record_sizes(ctx: TraceContext, out: Info, src: tuple[int, ...]) -> None:
+    """Remember reshapes whose prunable target size is also an int attribute of the module."""
+    module = ctx.module
+    if module is None:
+        return
+    values = {v for v in vars(module).values() if isinstance(v, int) and not isinstance(v, bool)}
+    for lab in out.labels:
+        # distinct atoms only: a batch*heads merge or a flatten repeats atoms and its size
+        # is no attribute's business
+        if lab is not None and len(lab) in values and len(np.unique(lab)) == len(lab):
+            ctx.splits.append(SplitSite(ctx.module_path, (len(lab),), 0, lab, kind="size"))
 
 
 @register_op_rule(

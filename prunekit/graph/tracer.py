@@ -93,6 +93,16 @@ def _bind(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str,
     return bound
 
 
+def _is_pointwise(func: Any, name: str) -> bool:
+    if torch.Tag.pointwise in func.tags:
+        return True
+    if name.endswith("_"):  # in-place variant of a pointwise op (hardswish_, ...)
+        packet = getattr(torch.ops.aten, name[:-1], None)
+        default = getattr(packet, "default", None)
+        return default is not None and torch.Tag.pointwise in default.tags
+    return False
+
+
 class _Mode(TorchDispatchMode):
     def __init__(self, ctx: TraceContext) -> None:
         super().__init__()
@@ -111,7 +121,7 @@ class _Mode(TorchDispatchMode):
             return out
         bound = _bind(func, args, kwargs)
         rule = op_rule(name)
-        if rule is None and torch.Tag.pointwise in func.tags:
+        if rule is None and _is_pointwise(func, name):
             rule = pointwise_rule
         if rule is None and name.endswith("_") and op_rule(name[:-1]) is not None:
             rule = op_rule(name[:-1])

@@ -76,7 +76,10 @@ def cut(
     _update_split_attributes(model, graph, removed_units)
 
 
-_COUNT_WORDS = ("head", "inner", "all_head")
+_WORDS = {
+    "split": ("head", "inner"),
+    "size": ("dim", "size", "channel", "feature", "width", "hidden", "embed", "plane"),
+}
 
 
 def _update_split_attributes(
@@ -104,7 +107,7 @@ def _update_split_attributes(
             ):
                 continue
             low = attr.lower()
-            if not any(w in low for w in _COUNT_WORDS):
+            if not any(w in low for w in _WORDS[site.kind]):
                 continue
             if val == old:
                 setattr(module, attr, old - gone)

@@ -1,0 +1,1 @@
+"""The architecture coverage sweep behind ``make coverage`` (docs/COVERAGE.md)."""
