@@ -24,13 +24,17 @@ from .surgery import cut, tensor_owners
 __all__ = ["analyze", "probe"]
 
 
-def analyze(model: nn.Module, example_inputs: Any, *, verify: bool = True) -> DependencyGraph:
+def analyze(
+    model: nn.Module, example_inputs: Any, *, verify: bool = True, trace_mode: str = "eval"
+) -> DependencyGraph:
     """Trace ``model`` with ``example_inputs`` and return its dependency groups.
 
     Args:
         model: any ``nn.Module``; it is not modified.
         example_inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs.
         verify: probe every group with a trial cut on a copy and freeze those that break.
+        trace_mode: ``"eval"``, or ``"train"`` to include branches that only run in training
+            (auxiliary heads); buffers are restored after the trace.
 
     Returns:
         The :class:`~prunekit.graph.DependencyGraph`; ``print(graph)`` lists groups, members
@@ -43,7 +47,7 @@ def analyze(model: nn.Module, example_inputs: Any, *, verify: bool = True) -> De
         >>> graph.groups[0].num_units
         8
     """
-    graph = build_graph(model, example_inputs)
+    graph = build_graph(model, example_inputs, mode=trace_mode)
     if verify:
         probe(model, example_inputs, graph)
     return graph

@@ -200,6 +200,7 @@ class Pruner:
         target_params: float | None = None,
         target_macs: float | None = None,
         inplace: bool = False,
+        trace_mode: str = "eval",
     ) -> None:
         if ratio is not None:
             _validate(ratio, scope, round_to)
@@ -220,6 +221,7 @@ class Pruner:
         self.original = model
         self.ignored = _ignored_names(model, ignore)
         self.inplace = inplace
+        self.trace_mode = trace_mode
         self.model_: nn.Module = model
         self.plans_: list[PruningPlan] = []
         self.scores_: dict[str, torch.Tensor] = {}
@@ -266,7 +268,7 @@ class Pruner:
         before = (
             measure_cost(work, self.example_inputs) if self.inplace and not self.plans_ else None
         )
-        graph = analyze(work, self.example_inputs)
+        graph = analyze(work, self.example_inputs, trace_mode=self.trace_mode)
         modules = dict(work.named_modules())
         candidates = [
             g
@@ -383,6 +385,7 @@ def prune(
     max_ratio: float = 1.0,
     target_params: float | None = None,
     target_macs: float | None = None,
+    trace_mode: str = "eval",
 ) -> PruneResult:
     """Structurally prune ``model``: remove its lowest-scoring units.
 
@@ -402,6 +405,8 @@ def prune(
         max_ratio: remove at most this fraction of any group.
         target_params: a parameter budget: a count, or a float in (0, 1) (fraction to keep).
         target_macs: a MACs budget, like ``target_params``.
+        trace_mode: ``"train"`` traces in train mode, to include branches that only run in
+            training (auxiliary heads); default ``"eval"``.
 
     Returns:
         A :class:`PruneResult` with ``.model``, ``.plan`` and ``.summary()``.
@@ -418,7 +423,7 @@ def prune(
         model, example_inputs, importance=importance, ratio=ratio, scope=scope, ignore=ignore,
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
-        inplace=inplace,
+        inplace=inplace, trace_mode=trace_mode,
     )  # fmt: skip
     return pruner.step()
 

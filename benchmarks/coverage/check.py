@@ -36,7 +36,9 @@ def _err(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]} @ {last.filename.split('/')[-1]}:{last.lineno}"
 
 
-def check_prunekit(model: nn.Module, inputs: Any, ignore: list[str]) -> dict[str, Any]:
+def check_prunekit(
+    model: nn.Module, inputs: Any, ignore: list[str], trace_mode: str = "eval"
+) -> dict[str, Any]:
     """prunekit on one model: every field the coverage table shows."""
     row: dict[str, Any] = {"ok": False}
     want = _shapes(model, inputs)
@@ -46,7 +48,7 @@ def check_prunekit(model: nn.Module, inputs: Any, ignore: list[str]) -> dict[str
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
-            graph = prunekit.analyze(model, inputs)
+            graph = prunekit.analyze(model, inputs, trace_mode=trace_mode)
             row["analyze_s"] = time.perf_counter() - t0
         row["groups"] = len(graph.groups)
         row["exact"] = sum(g.exact for g in graph.groups)
@@ -58,10 +60,12 @@ def check_prunekit(model: nn.Module, inputs: Any, ignore: list[str]) -> dict[str
         row["warnings"] = sorted({str(w.message)[:200] for w in caught})[:5]
         rep = prunekit.testing.check_equivalence(model, inputs, ratio=0.3)
         row["equivalence"] = f"{rep.groups_tested} groups, max err {rep.max_abs_error:.1e}"
-        local = prunekit.prune(model, inputs, ratio=0.3, ignore=ignore)
+        local = prunekit.prune(model, inputs, ratio=0.3, ignore=ignore, trace_mode=trace_mode)
         assert _shapes(local.model, inputs) == want, "local 30%: output shapes changed"
         t0 = time.perf_counter()
-        glob = prunekit.prune(model, inputs, ratio=0.5, scope="global", ignore=ignore)
+        glob = prunekit.prune(
+            model, inputs, ratio=0.5, scope="global", ignore=ignore, trace_mode=trace_mode
+        )
         row["prune_s"] = time.perf_counter() - t0
         assert _shapes(glob.model, inputs) == want, "global 50%: output shapes changed"
         row["params_after"] = count_params(glob.model)

@@ -13,7 +13,7 @@ from torch import nn
 from ..errors import ConfigError
 from .collect import collect_units
 from .context import SplitSite
-from .tracer import TraceResult, trace
+from .tracer import TraceResult, call_model, eval_mode, trace
 
 __all__ = ["Member", "Group", "FrozenGroup", "DependencyGraph", "build_graph"]
 
@@ -96,6 +96,7 @@ class DependencyGraph:
     splits: list[tuple[SplitSite, list[tuple[int, int] | None]]]
     tensors: dict[str, torch.Tensor]
     example_output: Any = None
+    unused: list[str] = field(default_factory=list)
 
     def group(self, key: int | str) -> Group:
         """A group by id or by :attr:`Group.key`."""
@@ -129,10 +130,15 @@ class DependencyGraph:
         return "\n".join(lines)
 
 
-def build_graph(model: nn.Module, example_inputs: Any) -> DependencyGraph:
-    """Trace ``model`` and collect its dependency groups."""
-    res = trace(model, example_inputs)
-    return _collect(res)
+def build_graph(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> DependencyGraph:
+    """Trace ``model`` (in ``mode``) and collect its dependency groups."""
+    res = trace(model, example_inputs, mode=mode)
+    graph = _collect(res)
+    graph.unused = res.unused
+    if mode != "eval":  # checks after a cut run in eval mode: compare with eval outputs
+        with torch.no_grad(), eval_mode(model):
+            graph.example_output = call_model(model, example_inputs)
+    return graph
 
 
 def _collect(res: TraceResult) -> DependencyGraph:

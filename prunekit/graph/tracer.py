@@ -21,7 +21,7 @@ from torch.nn.modules import module as nn_module
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..errors import TraceError, UnsupportedOpWarning
+from ..errors import ConfigError, TraceError, UnsupportedOpWarning
 from . import rules_compute, rules_reduce, rules_shape  # noqa: F401  (registers rules)
 from .context import Info, TraceContext
 from .registry import leaf_rule, op_rule
@@ -47,6 +47,7 @@ class TraceResult:
     infos: dict[str, Info] = field(default_factory=dict)
     is_param: dict[str, bool] = field(default_factory=dict)
     output: Any = None
+    unused: list[str] = field(default_factory=list)
 
 
 def flatten_tensors(obj: Any) -> list[torch.Tensor]:
@@ -186,12 +187,40 @@ def _module_hooks(model: nn.Module, ctx: TraceContext, mode: _Mode) -> Iterator[
         h2.remove()
 
 
-def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
+MODES = ("eval", "train")
+
+
+@contextmanager
+def _trace_mode(model: nn.Module, mode: str) -> Iterator[None]:
+    """Eval mode, or train mode with every buffer (BN running stats) and the RNG restored."""
+    if mode == "eval":
+        with eval_mode(model):
+            yield
+        return
+    flags = [(m, m.training) for m in model.modules()]
+    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+    model.train()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in saved:
+                    b.copy_(saved[name])
+
+
+def trace(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> TraceResult:
     """Run ``model`` once on ``example_inputs`` and propagate unit labels through every op.
 
-    The model is put in eval mode for the trace (its training flag is restored) and runs
-    with autograd enabled so that fused inference fast paths are not taken.
+    The model runs in eval mode (``mode="train"``: train mode, for branches such as
+    auxiliary heads that only run in training; buffers are restored afterwards) with
+    autograd enabled so that fused inference fast paths are not taken.
     """
+    if mode not in MODES:
+        raise ConfigError(f"trace mode {mode!r} is unknown; use one of {MODES}")
     ctx = TraceContext()
     result = TraceResult(ctx)
     for name, p in model.named_parameters():
@@ -202,14 +231,14 @@ def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
     for name, t in result.tensors.items():
         ctx.pin(t)
         result.infos[name] = ctx.fresh(t, zero=result.is_param[name])
-    mode = _Mode(ctx)
+    dispatch = _Mode(ctx)
     try:
         with (
-            eval_mode(model),
+            _trace_mode(model, mode),
             torch.enable_grad(),
-            _module_hooks(model, ctx, mode),
+            _module_hooks(model, ctx, dispatch),
             _FnMode(ctx),
-            mode,
+            dispatch,
         ):
             output = call_model(model, example_inputs)
     except Exception as exc:  # the user's forward failed: report it with the inputs
@@ -222,6 +251,21 @@ def trace(model: nn.Module, example_inputs: Any) -> TraceResult:
         ctx.freeze_info(ctx.get(t), "model output", kind="io")
     result.output = output
     _warn_unsupported(ctx)
+    result.unused = [
+        name
+        for name, info in result.infos.items()
+        if result.is_param[name]
+        and not any(lab is not None and ctx.table.touched[lab].any() for lab in info.labels)
+    ]
+    if result.unused:
+        warnings.warn(
+            f"prunekit: {len(result.unused)} parameters were not used by the forward pass on "
+            f"the example inputs ({', '.join(result.unused[:4])}...), e.g. branches that only "
+            "run in training; they are not pruned and may not fit the pruned model. Trace in "
+            "train mode (trace_mode='train') to include them.",
+            UserWarning,
+            stacklevel=3,
+        )
     return result
 
 

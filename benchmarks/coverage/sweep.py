@@ -1,0 +1,115 @@
+"""``make coverage``: run every model of ``models.py`` through prunekit and Torch-Pruning.
+
+Each model runs in its own subprocess (a crash or a hang is a result, not the end of the
+sweep); rows are appended to ``docs/coverage.jsonl`` and rendered to ``docs/COVERAGE.md``.
+
+    python -m benchmarks.coverage.sweep [--only SUBSTR ...] [--timeout 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+JSONL = ROOT / "docs" / "coverage.jsonl"
+
+
+def run_one(key: str) -> dict[str, Any]:
+    """Check one model in this process (called in a subprocess by :func:`main`)."""
+    import torch
+
+    import prunekit
+
+    from .check import check_prunekit, check_torch_pruning
+    from .models import all_cases
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(2)
+    case = all_cases()[key]()
+    model = case.model.get_submodule(case.target) if case.target else case.model
+    inputs = case.inputs
+    row: dict[str, Any] = {"model": key}
+    row["prunekit"] = check_prunekit(model, inputs, case.ignore, case.trace_mode)
+    if case.target and row["prunekit"]["ok"]:
+        try:  # the pruned backbone must still serve the full detection/segmentation model
+            res = prunekit.prune(model, inputs, ratio=0.5, scope="global")
+            setattr(case.model, case.target, res.model)
+            with torch.no_grad():
+                case.model([inputs[0]] if "detection" in key else inputs)
+            row["prunekit"]["full_model"] = "runs"
+        except Exception as exc:
+            row["prunekit"]["ok"] = False
+            row["prunekit"]["error"] = f"full model with pruned {case.target}: {exc}"[:300]
+    fresh = all_cases()[key]()
+    tp_model = fresh.model.get_submodule(fresh.target) if fresh.target else fresh.model
+    row["torch_pruning"] = check_torch_pruning(tp_model, fresh.inputs, fresh.ignore)
+    return row
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The Markdown coverage table."""
+    from .render import render_markdown
+
+    return render_markdown(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--one", help="check one model and print its JSON row")
+    parser.add_argument("--only", nargs="*", default=[], help="substrings of model keys")
+    parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--render", action="store_true", help="only re-render COVERAGE.md")
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(args.one)))
+        return 0
+    if not args.render:
+        sweep(args.only, args.timeout)
+    rows = [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
+    latest = {r["model"]: r for r in rows}
+    (ROOT / "docs" / "COVERAGE.md").write_text(render(list(latest.values())))
+    return 0
+
+
+def sweep(only: list[str], timeout: int) -> None:
+    from .models import all_cases
+
+    keys = [k for k in all_cases() if not only or any(s in k for s in only)]
+    JSONL.parent.mkdir(exist_ok=True)
+    for i, key in enumerate(keys):
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "benchmarks.coverage.sweep", "--one", key],
+                cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            row = json.loads(lines[-1]) if lines else {
+                "model": key,
+                "prunekit": {"ok": False, "error": f"crashed: {proc.stderr[-300:]}"},
+                "torch_pruning": {"ok": False, "error": "not run"},
+            }
+        except subprocess.TimeoutExpired:
+            row = {
+                "model": key,
+                "prunekit": {"ok": False, "error": f"timed out after {timeout}s"},
+                "torch_pruning": {"ok": False, "error": "not run"},
+            }
+        row["wall_s"] = round(time.perf_counter() - t0, 1)
+        with JSONL.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        pk, tp = row["prunekit"], row["torch_pruning"]
+        print(f"[{i + 1}/{len(keys)}] {key}: prunekit {'ok' if pk['ok'] else 'FAIL'}"
+              f" | TP {'ok' if tp['ok'] else 'FAIL'} ({row['wall_s']}s) {pk.get('error', '')[:120]}",
+              flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
