@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..graph.dependency import DependencyGraph
+from .configs import sync_configs
 from .registry import get_handler
 
 __all__ = ["cut", "tensor_owners"]
@@ -38,7 +39,7 @@ def _slice(t: torch.Tensor, cuts: dict[int, np.ndarray]) -> torch.Tensor:
     for dim, pos in sorted(cuts.items()):
         keep = np.setdiff1d(np.arange(data.shape[dim]), pos)
         data = data.index_select(dim, torch.as_tensor(keep, dtype=torch.long, device=data.device))
-    return data.clone()
+    return data  # index_select already copied: never aliases the original
 
 
 def cut(
@@ -73,7 +74,9 @@ def cut(
             touched[id(mod)] = mod
     for mod in touched.values():
         get_handler(mod).update(mod)
-    _update_split_attributes(model, graph, removed_units)
+    widths = _update_split_attributes(model, graph, removed_units)
+    widths += [(g.num_units, g.num_units - len(removed_units.get(g.id, ()))) for g in graph.groups]
+    sync_configs(model, widths)
 
 
 _WORDS = {
@@ -84,18 +87,24 @@ _WORDS = {
 
 def _update_split_attributes(
     model: nn.Module, graph: DependencyGraph, removed_units: dict[int, set[int]]
-) -> None:
-    """Keep int attributes like ``num_heads`` equal to the sizes reshapes now produce."""
+) -> list[tuple[int, int]]:
+    """Keep int attributes like ``num_heads`` equal to the sizes reshapes now produce.
+
+    Returns the (old, new) head counts of split sites, for config objects.
+    """
     modules = dict(model.named_modules())
     done: set[tuple[str, str]] = set()
+    widths: list[tuple[int, int]] = []
     for site, rows in graph.splits:
         module = modules.get(site.module_path)
         if module is None:
             continue
         gone = sum(1 for r in rows if r is not None and r[1] in removed_units.get(r[0], set()))
+        old = site.sizes[site.axis]
+        if site.kind == "split":
+            widths.append((old, old - gone))
         if not gone:
             continue
-        old = site.sizes[site.axis]
         new_sizes = list(site.sizes)
         new_sizes[site.axis] = old - gone
         old_prod, new_prod = int(np.prod(site.sizes)), int(np.prod(new_sizes))
@@ -115,3 +124,4 @@ def _update_split_attributes(
             elif val == old_prod and old_prod != old:
                 setattr(module, attr, new_prod)
                 done.add((site.module_path, attr))
+    return widths

@@ -1,0 +1,58 @@
+"""Keep model config objects (Hugging Face ``PretrainedConfig`` and look-alikes) coherent.
+
+After a cut, a config int whose value was the width of some pruned dimension (a group's
+unit count, or a head count recorded at a reshape) takes the new width, so that
+``save_pretrained`` -> ``from_pretrained`` rebuilds the pruned shapes. When dimensions that
+shared one config value were cut to different widths, the config cannot describe the
+model: a warning says so and the value is left alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+
+from torch import nn
+
+__all__ = ["sync_configs"]
+
+_SIZE_WORDS = (
+    "head", "size", "dim", "hidden", "intermediate", "ffn", "inner", "embd", "channels",
+    "width", "d_model", "d_ff", "d_kv", "embed", "features",
+)  # fmt: skip
+
+
+def _configs(model: nn.Module) -> list[object]:
+    seen: dict[int, object] = {}
+    for m in model.modules():
+        cfg = getattr(m, "config", None)
+        if cfg is not None and hasattr(cfg, "to_dict") and id(cfg) not in seen:
+            seen[id(cfg)] = cfg
+    return list(seen.values())
+
+
+def sync_configs(model: nn.Module, widths: list[tuple[int, int]]) -> None:
+    """Update config ints equal to an old width; ``widths`` holds (old, new) pairs."""
+    if not widths:
+        return
+    new_of: dict[int, set[int]] = defaultdict(set)
+    for old, new in widths:
+        new_of[old].add(new)
+    for cfg in _configs(model):
+        for attr, val in list(vars(cfg).items()):
+            if isinstance(val, bool) or not isinstance(val, int) or val not in new_of:
+                continue
+            if not any(w in attr.lower() for w in _SIZE_WORDS):
+                continue
+            targets = new_of[val]
+            if len(targets) == 1:
+                setattr(cfg, attr, next(iter(targets)))
+            else:
+                warnings.warn(
+                    f"prunekit: config.{attr}={val} describes dimensions that were cut to "
+                    f"different widths {sorted(targets)}; the config cannot rebuild this "
+                    "model. Save it with its pruning plan (prunekit plan + state_dict) or "
+                    "prune those groups uniformly (scope='local').",
+                    UserWarning,
+                    stacklevel=4,
+                )
