@@ -19,7 +19,8 @@ from torch import nn
 
 from .graph.dependency import DependencyGraph, FrozenGroup, Group, build_graph, positions_to_remove
 from .graph.tracer import call_model, eval_mode, flatten_tensors
-from .surgery import cut, tensor_owners
+from .surgery import cut
+from .surgery.apply import zero_slices
 
 __all__ = ["analyze", "probe"]
 
@@ -71,7 +72,7 @@ def _trial(
         removed[g.id] = {unit}
     try:
         if compare:
-            _zero(work, removals)
+            zero_slices(work, removals)
             before = _outputs(work, inputs)
         cut(work, removals, graph, removed)
         after = _outputs(work, inputs)
@@ -85,16 +86,6 @@ def _trial(
             if b.is_floating_point() and not torch.allclose(b, a, rtol=1e-3, atol=1e-4):
                 return "cutting a zeroed unit changes the outputs (the code fixes a size)"
     return None
-
-
-def _zero(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -> None:
-    owners = tensor_owners(model)
-    with torch.no_grad():
-        for (name, dim), pos in removals.items():
-            holders = owners.get(name)
-            if holders and holders[0][2]:
-                t = getattr(holders[0][0], holders[0][1])
-                t.index_fill_(dim, torch.as_tensor(pos, dtype=torch.long), 0.0)
 
 
 def _bad(

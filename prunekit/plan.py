@@ -102,6 +102,13 @@ class PruningPlan:
 
     def apply_to_graph(self, model: nn.Module, graph: DependencyGraph) -> None:
         """Cut ``model`` (already analysed as ``graph``) according to this plan."""
+        removals, removed_units = self.removals(graph)
+        cut(model, removals, graph, removed_units)
+
+    def removals(
+        self, graph: DependencyGraph
+    ) -> tuple[dict[tuple[str, int], Any], dict[int, set[int]]]:
+        """Positions to cut per (tensor, dim), and unit indices per group id, for ``graph``."""
         by_key = {g.key: g for g in graph.groups}
         removals: dict[tuple[str, int], Any] = {}
         removed_units: dict[int, set[int]] = {}
@@ -128,4 +135,4 @@ class PruningPlan:
                 )
             positions_to_remove(group, units, removals)
             removed_units[group.id] = set(units)
-        cut(model, removals, graph, removed_units)
+        return removals, removed_units

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from .allocation import (
     search_budget,
     select_units,
 )
+from .allocation.candidates import ignored_names, is_ignored, producer_modules
 from .analysis import analyze
 from .errors import ConfigError, NothingToPruneError, PrunekitError
 from .evaluation.cost import CostReport, count_macs, count_params, measure_cost
@@ -25,78 +27,11 @@ from .graph.dependency import DependencyGraph, Group
 from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .importance import Importance, get_importance
 from .plan import PruningPlan
-from .surgery import get_handler
+from .result import PruneResult, PruneSummary
+from .surgery import cut
+from .surgery.apply import zero_slices
 
 __all__ = ["prune", "Pruner", "PruneResult", "PruneSummary"]
-
-
-@dataclass
-class PruneSummary:
-    """Params and MACs before/after and each group's width before/after."""
-
-    before: CostReport
-    after: CostReport
-    widths: list[tuple[str, int, int]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "before": self.before.to_dict(),
-            "after": self.after.to_dict(),
-            "widths": [list(w) for w in self.widths],
-        }
-
-    def __str__(self) -> str:
-        def ratio(a: int, b: int) -> str:
-            return f"{b / a:.3f}x" if a else "-"
-
-        b, a = self.before, self.after
-        lines = [
-            f"{'':10}{'before':>14}{'after':>14}{'ratio':>9}",
-            f"{'params':10}{b.params:>14,}{a.params:>14,}{ratio(b.params, a.params):>9}",
-            f"{'MACs':10}{b.macs:>14,}{a.macs:>14,}{ratio(b.macs, a.macs):>9}",
-            "group widths:",
-        ]
-        lines.extend(f"  {key:48} {w0:>6} -> {w1:<6}" for key, w0, w1 in self.widths)
-        return "\n".join(lines)
-
-
-@dataclass
-class PruneResult:
-    """What :func:`prune` returns: the pruned model, the plan, and the cost summary.
-
-    Costs are measured lazily (MAC counting runs the model), so ``prune`` itself only pays
-    for analysis and surgery. With ``inplace=True`` the "before" cost is measured eagerly.
-    """
-
-    model: nn.Module
-    plan: PruningPlan
-    graph: DependencyGraph
-    example_inputs: Any = field(repr=False, default=None)
-    reference: nn.Module | None = field(repr=False, default=None)
-    _before: CostReport | None = field(repr=False, default=None)
-    _after: CostReport | None = field(repr=False, default=None)
-
-    @property
-    def before(self) -> CostReport:
-        """Params and MACs of the unpruned model."""
-        if self._before is None:
-            assert self.reference is not None
-            self._before = measure_cost(self.reference, self.example_inputs)
-        return self._before
-
-    @property
-    def after(self) -> CostReport:
-        """Params and MACs of the pruned model."""
-        if self._after is None:
-            self._after = measure_cost(self.model, self.example_inputs)
-        return self._after
-
-    def summary(self) -> PruneSummary:
-        widths = [
-            (g.key, g.num_units, g.num_units - len(self.plan.removed.get(g.key, [])))
-            for g in self.graph.groups
-        ]
-        return PruneSummary(self.before, self.after, widths)
 
 
 def _validate(ratio: float, scope: str, round_to: int) -> None:
@@ -110,61 +45,14 @@ def _validate(ratio: float, scope: str, round_to: int) -> None:
         raise ConfigError(f"round_to={round_to!r} must be a positive int (e.g. 8)")
 
 
-def _ignored_names(model: nn.Module, ignore: Any) -> set[str]:
-    names = {id(m): n for n, m in model.named_modules()}
-    valid = set(names.values())
-    out: set[str] = set()
-    for item in ignore:
-        if isinstance(item, nn.Module):
-            if id(item) not in names:
-                raise ConfigError(
-                    f"ignore contains a {type(item).__name__} that is not a submodule of the "
-                    "model; pass modules of this model or their qualified names"
-                )
-            out.add(names[id(item)])
-        elif isinstance(item, str):
-            if item not in valid:
-                close = [n for n in valid if item.split(".")[-1] in n][:5]
-                raise ConfigError(
-                    f"ignore names module {item!r}, which is not in the model"
-                    + (f"; did you mean one of {close}?" if close else "")
-                )
-            out.add(item)
-        else:
-            raise ConfigError(f"ignore items must be modules or names, got {type(item).__name__}")
-    return out
-
-
-def _ignored_group(group: Group, ignored: set[str], modules: dict[str, nn.Module]) -> bool:
-    if "" in ignored:  # the root module itself: nothing may be cut
-        return True
-    for m in group.members:
-        mod = m.module
-        if mod in ignored or any(mod.startswith(i + ".") for i in ignored if i):
-            own = get_handler(modules[mod]).output_dims(modules[mod])
-            if own.get(m.tensor) == m.dim:
-                return True
-    return False
-
-
-def producer_modules(group: Group, modules: dict[str, nn.Module]) -> list[str]:
-    """Modules whose *own* output units are this group's units (as their handler says)."""
-    own = [
-        m.module
-        for m in group.members
-        if m.module in modules
-        and get_handler(modules[m.module]).output_dims(modules[m.module]).get(m.tensor) == m.dim
-    ]
-    return sorted(set(own)) or group.modules()
-
-
 class Pruner:
     """Analyse -> score -> allocate -> cut, one :meth:`step` at a time.
 
     Each step re-analyses the current (already pruned) model, prepares data-driven criteria
     on it, scores every candidate group, allocates, cuts a copy, and checks that it runs;
     on any failure the current model is unchanged. How much to cut: ``ratio`` (with
-    ``scope``), ``module_ratios``, ``threshold`` (score), or one budget: ``target_params`` /
+    ``scope``), ``module_ratios``, ``group_ratios`` (by group key, e.g. from a sensitivity
+    analysis), ``threshold`` (score), or one budget: ``target_params`` /
     ``target_macs`` (a count, or a float in (0, 1): the fraction of the unpruned cost to
     keep), met by a binary search on a global threshold with exact trial cuts.
 
@@ -201,25 +89,29 @@ class Pruner:
         target_macs: float | None = None,
         inplace: bool = False,
         trace_mode: str = "eval",
+        group_ratios: dict[str, float] | None = None,
     ) -> None:
         if ratio is not None:
             _validate(ratio, scope, round_to)
         self.spec = AllocationSpec(
-            ratio, scope, dict(module_ratios or {}), threshold, max_ratio, round_to
-        )
+            ratio, scope, dict(module_ratios or {}), threshold, max_ratio, round_to,
+            dict(group_ratios or {}),
+        )  # fmt: skip
         self.targets = {
             k: v for k, v in (("params", target_params), ("macs", target_macs)) if v is not None
         }
-        if len(self.targets) > 1 or (self.targets and (ratio is not None or threshold is not None)):
+        sized = ratio is not None or threshold is not None or bool(group_ratios)
+        if len(self.targets) > 1 or (self.targets and sized):
             raise ConfigError(
-                "pass one way to size the cut: ratio/module_ratios/threshold, or target_params, "
-                f"or target_macs (got ratio={ratio}, threshold={threshold}, targets={self.targets})"
+                "pass one way to size the cut: ratio/module_ratios/group_ratios/threshold, or "
+                f"target_params, or target_macs (got ratio={ratio}, threshold={threshold}, "
+                f"group_ratios={group_ratios}, targets={self.targets})"
             )
         self.importance = importance
         self.criterion = get_importance(importance)
         self.example_inputs = example_inputs
         self.original = model
-        self.ignored = _ignored_names(model, ignore)
+        self.ignored = ignored_names(model, ignore)
         self.inplace = inplace
         self.trace_mode = trace_mode
         self.model_: nn.Module = model
@@ -239,14 +131,13 @@ class Pruner:
         spec, tg = self.spec, dict(self.targets if targets is None else targets)
         if ratio is not None:
             _validate(ratio, spec.scope, spec.round_to)
-            spec = AllocationSpec(
-                ratio, spec.scope, spec.module_ratios, spec.threshold, spec.max_ratio, spec.round_to
-            )
+            spec = dataclasses.replace(spec, ratio=ratio)
             tg = {}
-        if not tg and spec.ratio is None and spec.threshold is None and not spec.module_ratios:
+        sized = spec.ratio is not None or spec.threshold is not None
+        if not tg and not sized and not spec.module_ratios and not spec.group_ratios:
             raise ConfigError(
                 f"ratio={ratio!r} and nothing else says how much to cut: pass ratio= in [0, 1), "
-                "module_ratios=, threshold=, target_params= or target_macs="
+                "module_ratios=, group_ratios=, threshold=, target_params= or target_macs="
             )
         return spec, tg
 
@@ -264,16 +155,44 @@ class Pruner:
         """
         spec, tg = self._sized(ratio, targets)
         current = self.model_
-        work = copy.deepcopy(current)
         before = (
-            measure_cost(work, self.example_inputs) if self.inplace and not self.plans_ else None
+            measure_cost(current, self.example_inputs) if self.inplace and not self.plans_ else None
         )
-        graph = analyze(work, self.example_inputs, trace_mode=self.trace_mode)
+        # Fast path: analyse without the probe and verify the real cut instead (exact groups:
+        # zeroed == cut); if anything fails, redo the step with every group probed first.
+        try:
+            work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, False)
+        except (ConfigError, NothingToPruneError):
+            raise
+        except Exception:
+            work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, True)
+        if self.inplace:
+            current.__dict__.clear()
+            current.__dict__.update(work.__dict__)
+            current.__class__ = work.__class__
+            work = current
+        self.model_, self.graph_ = work, graph
+        self.scores_ = {g.key: scores[g.id] for g in candidates}
+        self.plans_.append(plan)
+        reference = None if self.inplace else current
+        return PruneResult(work, plan, graph, self.example_inputs, reference, before)
+
+    def _attempt(
+        self,
+        current: nn.Module,
+        spec: AllocationSpec,
+        tg: dict[str, float],
+        only: Any,
+        verify: bool,
+    ) -> tuple[nn.Module, DependencyGraph, PruningPlan, dict[int, torch.Tensor], list[Group]]:
+        """One analyse -> score -> allocate -> cut on a copy of ``current``."""
+        work = copy.deepcopy(current)
+        graph = analyze(work, self.example_inputs, trace_mode=self.trace_mode, verify=verify)
         modules = dict(work.named_modules())
         candidates = [
             g
             for g in graph.groups
-            if not _ignored_group(g, self.ignored, modules) and (only is None or g.key in only)
+            if not is_ignored(g, self.ignored, modules) and (only is None or g.key in only)
         ]
         if not candidates:
             raise NothingToPruneError(
@@ -286,18 +205,12 @@ class Pruner:
         scores = {g.id: self.criterion(g, graph.tensors).detach().float().cpu() for g in candidates}
         chosen = self._choose(work, graph, candidates, scores, spec, tg, modules)
         plan = self._plan(graph, candidates, chosen, spec, tg)
-        plan.apply_to_graph(work, graph)
-        _check_runs(work, self.example_inputs, graph.example_output)
-        if self.inplace:
-            current.__dict__.clear()
-            current.__dict__.update(work.__dict__)
-            current.__class__ = work.__class__
-            work = current
-        self.model_, self.graph_ = work, graph
-        self.scores_ = {g.key: scores[g.id] for g in candidates}
-        self.plans_.append(plan)
-        reference = None if self.inplace else current
-        return PruneResult(work, plan, graph, self.example_inputs, reference, before)
+        if verify:
+            plan.apply_to_graph(work, graph)
+            _check_runs(work, self.example_inputs, graph.example_output)
+        else:
+            _verified_cut(work, graph, plan, self.example_inputs)
+        return work, graph, plan, scores, candidates
 
     def _choose(
         self,
@@ -324,7 +237,14 @@ class Pruner:
                 baseline=self._cost(work, metric), max_ratio=spec.max_ratio, round_to=spec.round_to,
             )  # fmt: skip
             return chosen
-        if spec.module_ratios or spec.threshold is not None or spec.max_ratio < 1.0:
+        if spec.group_ratios:
+            _check_group_keys(spec.group_ratios, graph)
+        if (
+            spec.module_ratios
+            or spec.group_ratios
+            or spec.threshold is not None
+            or spec.max_ratio < 1.0
+        ):
             producers = {g.id: producer_modules(g, modules) for g in candidates}
             return allocate(candidates, scores, spec, producers)
         assert spec.ratio is not None
@@ -358,6 +278,8 @@ class Pruner:
         }  # fmt: skip
         if spec.module_ratios:
             meta["module_ratios"] = dict(spec.module_ratios)
+        if spec.group_ratios:
+            meta["group_ratios"] = dict(spec.group_ratios)
         if spec.threshold is not None:
             meta["threshold"] = float(spec.threshold)
         if spec.max_ratio < 1.0:
@@ -386,6 +308,7 @@ def prune(
     target_params: float | None = None,
     target_macs: float | None = None,
     trace_mode: str = "eval",
+    group_ratios: dict[str, float] | None = None,
 ) -> PruneResult:
     """Structurally prune ``model``: remove its lowest-scoring units.
 
@@ -407,6 +330,9 @@ def prune(
         target_macs: a MACs budget, like ``target_params``.
         trace_mode: ``"train"`` traces in train mode, to include branches that only run in
             training (auxiliary heads); default ``"eval"``.
+        group_ratios: per-group ratios by group key (``"0.weight:0"``, as printed by
+            :func:`prunekit.analyze`), e.g. ``Sensitivity.allocate(0.5).group_ratios``; they
+            win over ``module_ratios`` and ``ratio`` for the groups they name.
 
     Returns:
         A :class:`PruneResult` with ``.model``, ``.plan`` and ``.summary()``.
@@ -423,13 +349,41 @@ def prune(
         model, example_inputs, importance=importance, ratio=ratio, scope=scope, ignore=ignore,
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
-        inplace=inplace, trace_mode=trace_mode,
+        inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios,
     )  # fmt: skip
     return pruner.step()
 
 
-def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> None:
-    """The pruned model must run and give outputs of the original shapes."""
+def _check_group_keys(group_ratios: Mapping[str, float], graph: DependencyGraph) -> None:
+    """Every key of ``group_ratios`` must name a prunable group of ``graph``."""
+    keys = {g.key for g in graph.groups}
+    unknown = [k for k in group_ratios if k not in keys]
+    if unknown:
+        raise ConfigError(
+            f"group_ratios names {unknown[:5]}, which are not prunable groups of this model; "
+            f"valid keys: {sorted(keys)[:12]} (print(prunekit.analyze(model, inputs)) lists them)"
+        )
+
+
+def _verified_cut(model: nn.Module, graph: DependencyGraph, plan: PruningPlan, inputs: Any) -> None:
+    """Cut; when every cut group is exact, the outputs must equal those with the units zeroed."""
+    removals, removed_units = plan.removals(graph)
+    by_id = {g.id: g for g in graph.groups}
+    compare = all(by_id[gid].exact for gid in removed_units)
+    if compare:
+        zero_slices(model, removals)
+        with torch.no_grad(), eval_mode(model):
+            want = [t.detach() for t in flatten_tensors(call_model(model, inputs))]
+    cut(model, removals, graph, removed_units)
+    got = _check_runs(model, inputs, graph.example_output)
+    if compare:
+        for w, g in zip(want, got, strict=True):
+            if w.is_floating_point() and not torch.allclose(w, g, rtol=1e-3, atol=1e-4):
+                raise PrunekitError("cutting zeroed units changed the outputs")
+
+
+def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> list[torch.Tensor]:
+    """The pruned model must run and give outputs of the original shapes; returns them."""
     try:
         with torch.no_grad(), eval_mode(model):
             out = call_model(model, example_inputs)
@@ -439,10 +393,12 @@ def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> None:
             "is unchanged. A module probably keeps a size in an attribute the engine does not "
             "know: register a handler for it (prunekit.surgery.register_handler)"
         ) from exc
-    got = [tuple(t.shape) for t in flatten_tensors(out)]
+    outs = [t.detach() for t in flatten_tensors(out)]
+    got = [tuple(t.shape) for t in outs]
     want = [tuple(t.shape) for t in flatten_tensors(reference)]
     if got != want:
         raise PrunekitError(
             f"pruning changed the model's output shapes from {want} to {got}; the original "
             "model is unchanged. Please report this with the model definition"
         )
+    return outs

@@ -18,7 +18,8 @@ from .errors import EquivalenceError
 from .evaluation.cost import count_params
 from .graph.dependency import positions_to_remove
 from .graph.tracer import call_model, eval_mode, flatten_tensors
-from .surgery import cut, tensor_owners
+from .surgery import cut
+from .surgery.apply import zero_slices
 
 __all__ = ["check_equivalence", "EquivalenceReport"]
 
@@ -31,24 +32,6 @@ class EquivalenceReport:
     units_removed: int
     params_removed: int
     max_abs_error: float
-
-
-def _zero_units(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -> int:
-    """Zero the removed slices of every parameter; return how many elements were zeroed."""
-    owners = tensor_owners(model)
-    masks: dict[str, torch.Tensor] = {}
-    for (name, dim), pos in removals.items():
-        holders = owners.get(name)
-        if not holders or not holders[0][2]:
-            continue
-        t = getattr(holders[0][0], holders[0][1])
-        mask = masks.setdefault(name, torch.zeros_like(t, dtype=torch.bool))
-        mask.index_fill_(dim, torch.as_tensor(pos, dtype=torch.long), True)
-    with torch.no_grad():
-        for name, mask in masks.items():
-            mod, attr, _ = owners[name][0]
-            getattr(mod, attr).masked_fill_(mask, 0.0)
-    return int(sum(int(m.sum()) for m in masks.values()))
 
 
 def _run(model: nn.Module, example_inputs: Any) -> list[torch.Tensor]:
@@ -98,7 +81,7 @@ def check_equivalence(
             f"{type(model).__name__}: no exact group with at least two units was found, so "
             "nothing could be tested; print(prunekit.analyze(model, example_inputs)) shows why"
         )
-    zeroed = _zero_units(work, removals)
+    zeroed = zero_slices(work, removals)
     expected = _run(work, example_inputs)
     params_before = count_params(work)
     cut(work, removals, graph, removed_units)

@@ -66,23 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="substrings of model keys")
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--render", action="store_true", help="only re-render COVERAGE.md")
+    parser.add_argument("--resume", action="store_true", help="skip models already in the log")
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(args.one)))
         return 0
     if not args.render:
-        sweep(args.only, args.timeout)
+        sweep(args.only, args.timeout, args.resume)
     rows = [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
     latest = {r["model"]: r for r in rows}
     (ROOT / "docs" / "COVERAGE.md").write_text(render(list(latest.values())))
     return 0
 
 
-def sweep(only: list[str], timeout: int) -> None:
+def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
     from .models import all_cases
 
     keys = [k for k in all_cases() if not only or any(s in k for s in only)]
+    order = ("hf", "timm", "tv-", "torchvision")
+    keys.sort(key=lambda k: next(i for i, f in enumerate(order) if k.startswith(f)))
     JSONL.parent.mkdir(exist_ok=True)
+    if resume and JSONL.exists():
+        done = {json.loads(line)["model"] for line in JSONL.read_text().splitlines() if line}
+        keys = [k for k in keys if k not in done]
     for i, key in enumerate(keys):
         t0 = time.perf_counter()
         try:

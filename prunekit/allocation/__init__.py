@@ -4,12 +4,15 @@ from .allocate import AllocationSpec, allocate, global_order
 from .budget import BudgetReport, resolve_target, search_budget
 from .ratio import SCOPES, select_units
 from .rules import clamp_removal, module_ratio
+from .sensitivity import SensitivityAllocation, allocate_by_sensitivity
 
 __all__ = [
     "SCOPES",
     "AllocationSpec",
     "BudgetReport",
+    "SensitivityAllocation",
     "allocate",
+    "allocate_by_sensitivity",
     "clamp_removal",
     "global_order",
     "module_ratio",

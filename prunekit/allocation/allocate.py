@@ -25,6 +25,9 @@ class AllocationSpec:
             mean-normalised scores across groups).
         module_ratios: ``{"layer3": 0.6, "features.*": 0.3}``: per-module local ratios by
             name, glob, or parent module (first match wins; others use ``ratio``).
+        group_ratios: ``{group key: ratio}`` (keys as :attr:`Group.key`, e.g. from
+            :meth:`prunekit.evaluation.Sensitivity.allocate`); wins over ``module_ratios``
+            and ``ratio`` for the groups it names.
         threshold: remove every unit whose score is below this (after the criterion's own
             normalisation); combines with ``ratio`` by taking the larger removal.
         max_ratio: remove at most this fraction of any group.
@@ -37,6 +40,7 @@ class AllocationSpec:
     threshold: float | None = None
     max_ratio: float = 1.0
     round_to: int = 1
+    group_ratios: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ratio is not None:
@@ -56,6 +60,12 @@ class AllocationSpec:
             )
         for pattern, r in self.module_ratios.items():
             check_fraction(f"module_ratios[{pattern!r}]", r)
+        if not isinstance(self.group_ratios, Mapping):
+            raise ConfigError(
+                f"group_ratios must map group keys to ratios, got {self.group_ratios!r}"
+            )
+        for key, r in self.group_ratios.items():
+            check_fraction(f"group_ratios[{key!r}]", r)
         if self.threshold is not None and not isinstance(self.threshold, (int, float)):
             raise ConfigError(f"threshold={self.threshold!r} must be a number (a score)")
 
@@ -83,7 +93,9 @@ def _wanted(
         for gid, _ in order[: int(spec.ratio * len(order) + 1e-9)]:
             wanted[gid] += 1
     for g in groups:
-        r = module_ratio(g, producers.get(g.id, []), spec.module_ratios)
+        r = spec.group_ratios.get(g.key)
+        if r is None:
+            r = module_ratio(g, producers.get(g.id, []), spec.module_ratios)
         if r is None and spec.ratio is not None and spec.scope == "local":
             r = spec.ratio
         if r is not None:
@@ -111,6 +123,8 @@ def allocate(
         {0: [1, 3]}
         >>> allocate([g], s, AllocationSpec(ratio=0.75, max_ratio=0.5))
         {0: [1, 3]}
+        >>> allocate([g], s, AllocationSpec(ratio=0.5, group_ratios={"fc.weight:0": 0.25}))
+        {0: [1]}
     """
     wanted = _wanted(groups, scores, spec, producers or {})
     out: dict[int, list[int]] = {}

@@ -12,7 +12,7 @@ from ..graph.dependency import DependencyGraph
 from .configs import sync_configs
 from .registry import get_handler
 
-__all__ = ["cut", "tensor_owners"]
+__all__ = ["cut", "tensor_owners", "zero_slices"]
 
 
 def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool]]]:
@@ -32,6 +32,24 @@ def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool
     for name, b in model.named_buffers():
         out[name] = by_id[id(b)]
     return out
+
+
+def zero_slices(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -> int:
+    """Zero the given slices of every parameter (not buffers); return how many elements."""
+    owners = tensor_owners(model)
+    masks: dict[str, torch.Tensor] = {}
+    for (name, dim), pos in removals.items():
+        holders = owners.get(name)
+        if not holders or not holders[0][2]:
+            continue
+        t = getattr(holders[0][0], holders[0][1])
+        mask = masks.setdefault(name, torch.zeros_like(t, dtype=torch.bool))
+        mask.index_fill_(dim, torch.as_tensor(pos, dtype=torch.long, device=t.device), True)
+    with torch.no_grad():
+        for name, mask in masks.items():
+            mod, attr, _ = owners[name][0]
+            getattr(mod, attr).masked_fill_(mask, 0.0)
+    return int(sum(int(m.sum()) for m in masks.values()))
 
 
 def _slice(t: torch.Tensor, cuts: dict[int, np.ndarray]) -> torch.Tensor:
