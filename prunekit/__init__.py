@@ -2,6 +2,7 @@
 
 from . import (
     schedule,  # noqa: E402  (needs Pruner)
+    sparsity,
     testing,
 )
 from . import surgery as _surgery  # noqa: F401  (registers the built-in layer handlers)
@@ -40,5 +41,6 @@ __all__ = [
     "analyze",
     "prune",
     "schedule",
+    "sparsity",
     "testing",
 ]

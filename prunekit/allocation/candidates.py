@@ -47,7 +47,15 @@ def ignored_names(model: nn.Module, ignore: Any) -> set[str]:
 
 
 def is_ignored(group: Group, ignored: set[str], modules: dict[str, nn.Module]) -> bool:
-    """Whether ``group`` holds the own output units of an ignored module (or of its children)."""
+    """Whether ``group`` holds the own output units of an ignored module (or of its children).
+
+    Example:
+        >>> import torch, prunekit
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+        >>> g = prunekit.analyze(net, torch.randn(1, 2)).groups[0]
+        >>> is_ignored(g, {"0"}, dict(net.named_modules())), is_ignored(g, {"2"}, dict(net.named_modules()))
+        (True, False)
+    """
     if "" in ignored:  # the root module itself: nothing may be cut
         return True
     for m in group.members:
@@ -60,7 +68,16 @@ def is_ignored(group: Group, ignored: set[str], modules: dict[str, nn.Module]) -
 
 
 def producer_modules(group: Group, modules: dict[str, nn.Module]) -> list[str]:
-    """Modules whose *own* output units are this group's units (as their handler says)."""
+    """Modules whose *own* output units are this group's units (as their handler says).
+
+    Example:
+        >>> import torch, prunekit
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3),
+        ...                           torch.nn.Linear(3, 1))
+        >>> g = prunekit.analyze(net, torch.randn(2, 2)).groups[0]
+        >>> producer_modules(g, dict(net.named_modules()))
+        ['0', '1']
+    """
     own = [
         m.module
         for m in group.members

@@ -47,6 +47,15 @@ class Sensitivity:
         removed: per group key, ``{ratio: units removed}`` (``floor(ratio * size)``, keeping
             at least one unit; 0 means the model was not pruned and ``metric == base``).
         meta: how it was measured (importance criterion ...).
+
+    Example:
+        >>> s = Sensitivity(0.9, [0.5], {"fc.weight:0": 8}, {"fc.weight:0": ["fc"]},
+        ...                 {"fc.weight:0": {0.5: 0.8}}, {"fc.weight:0": {0.5: 4}})
+        >>> d = s.to_dict()
+        >>> d["groups"]["fc.weight:0"]["metrics"], round(d["groups"]["fc.weight:0"]["drops"]["0.5"], 6)
+        ({'0.5': 0.8}, 0.1)
+        >>> Sensitivity.from_dict(d) == s
+        True
     """
 
     base: float
@@ -231,11 +240,11 @@ def analyze_sensitivity(
     graph = analyze(model, example_inputs, trace_mode=trace_mode)
     candidates = _candidates(model, graph, ignore, groups)
     criterion = get_importance(importance)
-    work = copy.deepcopy(model)  # data-driven criteria are prepared on a copy
+    work = copy.deepcopy(model)  # criteria are prepared and the base is measured on a copy
     prepare = getattr(criterion, "prepare", None)
     if callable(prepare):
         prepare(work, graph)
-    base = _metric(eval_fn, model, "on the unpruned model")
+    base = _metric(eval_fn, work, "on the unpruned model")
     modules = dict(model.named_modules())
     out = Sensitivity(base, tried, {}, {}, {}, {}, {"importance": _name(importance)})
     sizes = {g.key: g.num_units for g in graph.groups}

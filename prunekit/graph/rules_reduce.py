@@ -140,7 +140,10 @@ def _sdpa(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
                 olab = np.repeat(olab, len(lab) // len(olab))
             lab = ctx.couple(lab, olab, ctx.where(op)) if lab is not None else olab
         res.labels[d] = lab
-        res.zeros[d] = vi.zeros[d] if vi.labels[d] is not None else None
+        vz = vi.zeros[d]
+        if lab is not None and vz is not None and len(vz) != len(lab):
+            vz = np.repeat(vz, len(lab) // len(vz))
+        res.zeros[d] = vz if lab is not None and vz is not None and len(vz) == len(lab) else None
     lq, lk = qi.labels[n - 1], ki.labels[n - 1]
     if lq is not None or lk is not None:
         ctx.couple(lq, lk, ctx.where(op))

@@ -128,26 +128,38 @@ _HEAD_WORDS = ("head",)
 def _choose_axis(ctx: TraceContext, sizes: list[int], varying: list[int]) -> int:
     """Pick which of several varying split axes becomes the pruned one.
 
-    Heads first: an int attribute of the current module whose name mentions "head" and
-    equals an axis size (``num_heads``) marks that axis. Otherwise, an axis whose size equals
-    another int attribute (``groups``, ``head_dim``) is a fixed count and another axis is
-    pruned. Default: the last varying axis, so leading counts that code often hard-codes
-    (``channel_shuffle(x, 2)``) stay valid.
+    1. An int attribute of the current module that counts heads (name mentions "head" but
+       not "dim"/"size", e.g. ``num_heads``) and equals an axis size marks that axis.
+    2. A head-size attribute (``head_dim``, ``attention_head_size``) marks its axis as fixed:
+       the first other varying axis (the heads) is pruned.
+    3. Otherwise an axis whose size equals another int attribute (``groups``) is a fixed
+       count, and the last free axis is pruned; by default the last varying axis, so leading
+       counts that code often hard-codes (``channel_shuffle(x, 2)``) stay valid.
     """
     module: nn.Module | None = ctx.module
     attrs: dict[str, int] = {}
     if module is not None:
         attrs = {
-            k: v
+            k.lower(): v
             for k, v in vars(module).items()
             if isinstance(v, int) and not isinstance(v, bool) and not k.startswith("_")
         }
+
+    def is_size(name: str) -> bool:
+        return "dim" in name or "size" in name
+
     for ax in varying:
-        for name, val in attrs.items():
-            low = name.lower()
-            if val == sizes[ax] and any(w in low for w in _HEAD_WORDS) and "dim" not in low \
-                    and "size" not in low:  # fmt: skip
-                return ax
+        if any(v == sizes[ax] and "head" in k and not is_size(k) for k, v in attrs.items()):
+            return ax
+    head_sized = [
+        ax
+        for ax in varying
+        if any(v == sizes[ax] and "head" in k and is_size(k) for k, v in attrs.items())
+    ]
+    if head_sized:
+        others = [ax for ax in varying if ax not in head_sized]
+        if others:
+            return others[0]
     fixed = [ax for ax in varying if sizes[ax] in attrs.values()]
     free = [ax for ax in varying if ax not in fixed]
     return free[-1] if free else varying[-1]
@@ -313,6 +325,11 @@ def _split(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     lab, zer = info.labels[dim], info.zeros[dim]
     if lab is not None and zer is not None:
         caller = ctx.fn_stack[-1] if ctx.fn_stack else ""
+        if len(set(sizes)) == 1 and caller not in _EQUAL_PIECES and _is_attribute(ctx, sizes[0]):
+            # split(self.split_size): the piece size lives in an attribute that can follow
+            caller = "chunk"
+            piece = lab[: sizes[0]]
+            ctx.splits.append(SplitSite(ctx.module_path, (sizes[0],), 0, piece, kind="size"))
         if len(set(sizes)) == 1 and caller in _EQUAL_PIECES:
             # chunk() derives piece sizes from the size at run time: cut every piece equally.
             grid = lab.reshape(len(sizes), sizes[0])
@@ -327,6 +344,17 @@ def _split(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
             res.labels[dim], res.zeros[dim] = lab[start : start + size], zer[start : start + size]
         start += size
         ctx.set(piece, res)
+
+
+def _is_attribute(ctx: TraceContext, value: int) -> bool:
+    module = ctx.module
+    if module is None:
+        return False
+    return any(
+        v == value and not isinstance(v, bool) and any(w in k.lower() for w in ("size", "dim"))
+        for k, v in vars(module).items()
+        if isinstance(v, int)
+    )
 
 
 @register_op_rule("unbind")

@@ -3,7 +3,13 @@
 from . import attention, layers, rnn  # noqa: F401  (register the built-in handlers)
 from .apply import cut, tensor_owners
 from .attention import PrunedMultiheadAttention
-from .registry import Handler, get_handler, register_handler, registered_handlers
+from .registry import (
+    Handler,
+    get_handler,
+    register_handler,
+    register_handler_for_name,
+    registered_handlers,
+)
 
 __all__ = [
     "Handler",
@@ -11,6 +17,7 @@ __all__ = [
     "cut",
     "get_handler",
     "register_handler",
+    "register_handler_for_name",
     "registered_handlers",
     "tensor_owners",
 ]

@@ -22,6 +22,13 @@ _SIZE_WORDS = (
 )  # fmt: skip
 
 
+# counts that happen to equal a width but are never one
+_NOT_WIDTHS = (
+    "layer", "vocab", "position", "max", "type", "label", "token", "_id", "window", "bucket",
+    "group", "expert", "rank", "length", "seq", "block", "stage", "depth", "num_channels",
+)  # fmt: skip
+
+
 def _configs(model: nn.Module) -> list[object]:
     seen: dict[int, object] = {}
     for m in model.modules():
@@ -42,7 +49,8 @@ def sync_configs(model: nn.Module, widths: list[tuple[int, int]]) -> None:
         for attr, val in list(vars(cfg).items()):
             if isinstance(val, bool) or not isinstance(val, int) or val not in new_of:
                 continue
-            if not any(w in attr.lower() for w in _SIZE_WORDS):
+            low = attr.lower()
+            if not any(w in low for w in _SIZE_WORDS) or any(w in low for w in _NOT_WIDTHS):
                 continue
             targets = new_of[val]
             if len(targets) == 1:

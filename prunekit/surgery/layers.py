@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from .registry import Handler, register_handler
+from .registry import Handler, register_handler, register_handler_for_name
 
 
 class ConvHandler(Handler):
@@ -76,6 +77,21 @@ class PReLUHandler(Handler):
         module.num_parameters = module.weight.numel()
 
 
+class TransposedLinearHandler(Handler):
+    """Hugging Face GPT-2 style ``Conv1D``: weight ``[in, out]``, attribute ``nf`` = out."""
+
+    def output_dims(self, module: nn.Module) -> dict[str, int]:
+        return {"weight": 1, "bias": 0}
+
+    def update(self, module: nn.Module) -> None:
+        weight = module.weight
+        assert isinstance(weight, torch.Tensor)
+        setattr(module, "nf", int(weight.shape[1]))  # noqa: B010  (untyped third-party attr)
+        if hasattr(module, "nx"):
+            setattr(module, "nx", int(weight.shape[0]))  # noqa: B010
+
+
+register_handler_for_name("transformers.pytorch_utils.Conv1D", TransposedLinearHandler())
 register_handler(nn.modules.conv._ConvNd, ConvHandler())
 register_handler(nn.Linear, LinearHandler())
 register_handler(nn.modules.batchnorm._NormBase, BatchNormHandler())

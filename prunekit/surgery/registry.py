@@ -14,7 +14,13 @@ from torch import nn
 from ..errors import RegistryError
 from ..graph.registry import LeafRule, register_leaf_rule
 
-__all__ = ["Handler", "register_handler", "get_handler", "registered_handlers"]
+__all__ = [
+    "Handler",
+    "register_handler",
+    "register_handler_for_name",
+    "get_handler",
+    "registered_handlers",
+]
 
 
 class Handler:
@@ -51,6 +57,16 @@ class Handler:
 
 
 _HANDLERS: dict[type[nn.Module], Handler] = {}
+_BY_NAME: dict[str, Handler] = {}  # "package.module.Class" for classes we must not import
+
+
+def register_handler_for_name(qualified_name: str, handler: Handler) -> None:
+    """Register ``handler`` for a class named ``"package.module.Class"`` without importing it.
+
+    Used for third-party layers (``transformers.pytorch_utils.Conv1D``); the leaf rule of
+    such a handler is registered when the class is first met.
+    """
+    _BY_NAME[qualified_name] = handler
 
 
 def register_handler(
@@ -73,6 +89,9 @@ def get_handler(module: nn.Module) -> Handler:
         h = _HANDLERS.get(cls)
         if h is not None:
             return h
+        named = _BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+        if named is not None:
+            return named
     return _DEFAULT
 
 

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "prunekit.evaluation.cost",
+    "prunekit.evaluation.sensitivity",
     "prunekit.data.digits",
     "prunekit.models.digits_cnn",
     "prunekit.demo",

@@ -18,6 +18,8 @@ MODULES = [
     "prunekit.importance.fusion",
     "prunekit.allocation.allocate",
     "prunekit.allocation.rules",
+    "prunekit.allocation.candidates",
+    "prunekit.allocation.sensitivity",
     "prunekit.pruner",
     "prunekit.schedule.schedules",
     "prunekit.schedule.plan",
