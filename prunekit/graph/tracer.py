@@ -212,6 +212,19 @@ def _trace_mode(model: nn.Module, mode: str) -> Iterator[None]:
                     b.copy_(saved[name])
 
 
+def _detach_caches(model: nn.Module) -> None:
+    """Undo a side effect of tracing with autograd on: tensors a model cached during the
+    trace (LeViT's attention-bias cache) would keep autograd history and break deepcopy."""
+    for m in model.modules():
+        for key, val in list(vars(m).items()):
+            if isinstance(val, torch.Tensor) and val.grad_fn is not None:
+                setattr(m, key, val.detach())
+            elif isinstance(val, dict):
+                for k, v in list(val.items()):
+                    if isinstance(v, torch.Tensor) and v.grad_fn is not None:
+                        val[k] = v.detach()
+
+
 def trace(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> TraceResult:
     """Run ``model`` once on ``example_inputs`` and propagate unit labels through every op.
 
@@ -242,11 +255,13 @@ def trace(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> Trace
         ):
             output = call_model(model, example_inputs)
     except Exception as exc:  # the user's forward failed: report it with the inputs
+        _detach_caches(model)
         raise TraceError(
             f"running the model on the example inputs failed ({type(exc).__name__}: {exc}); "
             "pass example_inputs that the model's forward accepts: a tensor, a tuple of "
             "positional inputs, or a dict of keyword inputs"
         ) from exc
+    _detach_caches(model)
     for t in flatten_tensors(output):
         ctx.freeze_info(ctx.get(t), "model output", kind="io")
     result.output = output

@@ -98,18 +98,28 @@ def cut(
 
 
 _WORDS = {
-    "split": ("head", "inner"),
+    "split": ("head", "inner", "dim", "size"),
     "size": ("dim", "size", "channel", "feature", "width", "hidden", "embed", "plane"),
 }
+
+
+def _products(sizes: tuple[int, ...], axis: int, new: int) -> dict[int, int]:
+    """old -> new for every product of contiguous axes that contains the pruned ``axis``
+    (``num_heads``, ``num_heads * head_dim`` = ``attn_dim``, ``3 * attn_dim`` ...)."""
+    out: dict[int, int] = {}
+    for lo in range(axis + 1):
+        for hi in range(axis + 1, len(sizes) + 1):
+            old_p = int(np.prod(sizes[lo:hi]))
+            new_p = old_p // sizes[axis] * new
+            out.setdefault(old_p, new_p)
+    return out
 
 
 def _update_split_attributes(
     model: nn.Module, graph: DependencyGraph, removed_units: dict[int, set[int]]
 ) -> list[tuple[int, int]]:
-    """Keep int attributes like ``num_heads`` equal to the sizes reshapes now produce.
-
-    Returns the (old, new) head counts of split sites, for config objects.
-    """
+    """Keep int attributes like ``num_heads`` / ``attn_dim`` equal to the sizes reshapes now
+    produce. Returns the (old, new) head counts of split sites, for config objects."""
     modules = dict(model.named_modules())
     done: set[tuple[str, str]] = set()
     widths: list[tuple[int, int]] = []
@@ -123,9 +133,7 @@ def _update_split_attributes(
             widths.append((old, old - gone))
         if not gone:
             continue
-        new_sizes = list(site.sizes)
-        new_sizes[site.axis] = old - gone
-        old_prod, new_prod = int(np.prod(site.sizes)), int(np.prod(new_sizes))
+        mapping = _products(site.sizes, site.axis, old - gone)
         for attr, val in list(vars(module).items()):
             if (
                 (site.module_path, attr) in done
@@ -134,12 +142,7 @@ def _update_split_attributes(
             ):
                 continue
             low = attr.lower()
-            if not any(w in low for w in _WORDS[site.kind]):
-                continue
-            if val == old:
-                setattr(module, attr, old - gone)
-                done.add((site.module_path, attr))
-            elif val == old_prod and old_prod != old:
-                setattr(module, attr, new_prod)
+            if val in mapping and any(w in low for w in _WORDS[site.kind]):
+                setattr(module, attr, mapping[val])
                 done.add((site.module_path, attr))
     return widths
