@@ -97,11 +97,15 @@ def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
                 cwd=ROOT, capture_output=True, text=True, timeout=timeout,
             )  # fmt: skip
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            row = json.loads(lines[-1]) if lines else {
-                "model": key,
-                "prunekit": {"ok": False, "error": f"crashed: {proc.stderr[-300:]}"},
-                "torch_pruning": {"ok": False, "error": "not run"},
-            }
+            row = (
+                json.loads(lines[-1])
+                if lines
+                else {
+                    "model": key,
+                    "prunekit": {"ok": False, "error": f"crashed: {proc.stderr[-300:]}"},
+                    "torch_pruning": {"ok": False, "error": "not run"},
+                }
+            )
         except subprocess.TimeoutExpired:
             row = {
                 "model": key,
