@@ -88,18 +88,20 @@ def _spatial(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None
     xi = ctx.get(x)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     passthrough = 2 if x.dim() >= 3 else 1
+    moved = set(range(passthrough, x.dim()))
     if op == "constant_pad_nd" or op == "pad":
         pads = list(args.get("pad", []))
-        touched = len(pads) // 2
-        passthrough = x.dim() - touched
-    for d in range(passthrough, x.dim()):
+        # pad lists (before, after) pairs from the last dim backwards; (0, 0) moves nothing
+        moved = {x.dim() - 1 - i for i in range(len(pads) // 2) if pads[2 * i] or pads[2 * i + 1]}
+    for d in moved:
         if xi.labels[d] is not None:
             ctx.table.freeze(xi.labels[d], ctx.where(f"{op} over a prunable dim"))
     for o in outs:
         if hasattr(o, "dim") and o.dim() == x.dim():
             res = Info.empty(o.dim())
-            for d in range(min(passthrough, x.dim())):
-                res.labels[d], res.zeros[d] = xi.labels[d], xi.zeros[d]
+            for d in range(x.dim()):
+                if d not in moved and o.shape[d] == x.shape[d]:
+                    res.labels[d], res.zeros[d] = xi.labels[d], xi.zeros[d]
             ctx.set(o, res)
 
 

@@ -40,6 +40,17 @@ def _as_strided(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> N
         ctx.unsupported_op(op, [info])
 
 
+@register_op_rule(
+    "empty_like", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like",
+    "randint_like", "bernoulli",
+)  # fmt: skip
+def _like(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
+    """A fresh tensor shaped like its source (a dropout mask) is cut along with it."""
+    info = ctx.get(args.get("self", args.get("input")))
+    if info.ndim == getattr(out, "ndim", -1):
+        ctx.set(out, Info(list(info.labels), [None] * info.ndim))
+
+
 @register_op_rule("native_dropout")
 def _native_dropout(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
     info = ctx.get(args["input"])
@@ -193,6 +204,7 @@ def reshape_info(ctx: TraceContext, info: Info, src: tuple[int, ...], dst: tuple
     """Labels of a tensor of shape ``src`` viewed as ``dst``."""
     runs = _runs(src, dst)
     out = Info.empty(len(dst))
+    split_dims: set[int] = set()  # dims made by splitting (heads): their sizes are split sites
     if runs is None:
         ctx.freeze_info(info, ctx.where(f"reshape {list(src)}->{list(dst)}"))
         return out
@@ -208,17 +220,20 @@ def reshape_info(ctx: TraceContext, info: Info, src: tuple[int, ...], dst: tuple
         labs, zs = _split_flat(ctx, atoms, zeros, [dst[o] for o in outs])
         for o, lab, z in zip(outs, labs, zs, strict=True):
             out.labels[o], out.zeros[o] = lab, z
-    _record_sizes(ctx, out, src)
+            split_dims.add(o)
+    _record_sizes(ctx, out, split_dims)
     return out
 
 
-def _record_sizes(ctx: TraceContext, out: Info, src: tuple[int, ...]) -> None:
+def _record_sizes(ctx: TraceContext, out: Info, skip: set[int]) -> None:
     """Remember reshapes whose prunable target size is also an int attribute of the module."""
     module = ctx.module
     if module is None:
         return
     values = {v for v in vars(module).values() if isinstance(v, int) and not isinstance(v, bool)}
-    for lab in out.labels:
+    for d, lab in enumerate(out.labels):
+        if d in skip:
+            continue
         # distinct atoms only: a batch*heads merge or a flatten repeats atoms and its size
         # is no attribute's business
         if lab is not None and len(lab) in values and len(np.unique(lab)) == len(lab):

@@ -30,8 +30,7 @@ from .rules_compute import pointwise_rule
 __all__ = ["trace", "TraceResult", "call_model", "eval_mode", "flatten_tensors"]
 
 _NO_LABEL_OPS = {
-    "empty", "zeros", "ones", "full", "arange", "rand", "randn", "randint", "empty_like",
-    "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "scalar_tensor",
+    "empty", "zeros", "ones", "full", "arange", "rand", "randn", "randint", "scalar_tensor",
     "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel", "is_same_size", "linspace",
     "empty_strided", "new_empty", "new_zeros", "new_ones", "new_full", "new_empty_strided",
     "set_", "_assert_async", "_assert_tensor_metadata", "isnan", "tril", "triu",

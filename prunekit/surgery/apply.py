@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..graph.context import SplitSite
 from ..graph.dependency import DependencyGraph
 from .configs import sync_configs
-from .registry import get_handler
+from .registry import Handler, get_handler
 
 __all__ = ["cut", "tensor_owners", "zero_slices"]
 
@@ -103,16 +104,42 @@ _WORDS = {
 }
 
 
+# names that hold sizes which are never a prunable width
+_NOT_WIDTHS = ("image", "img", "patch", "vocab", "max", "seq", "position", "layer", "window")
+
+
+def _is_size_name(name: str) -> bool:
+    return "dim" in name or "size" in name or "width" in name
+
+
 def _products(sizes: tuple[int, ...], axis: int, new: int) -> dict[int, int]:
     """old -> new for every product of contiguous axes that contains the pruned ``axis``
-    (``num_heads``, ``num_heads * head_dim`` = ``attn_dim``, ``3 * attn_dim`` ...)."""
+    and at least one other axis (``num_heads * head_dim`` = ``attn_dim``, ``3 * attn_dim``)."""
     out: dict[int, int] = {}
     for lo in range(axis + 1):
         for hi in range(axis + 1, len(sizes) + 1):
+            if hi - lo < 2:
+                continue
             old_p = int(np.prod(sizes[lo:hi]))
-            new_p = old_p // sizes[axis] * new
-            out.setdefault(old_p, new_p)
+            out.setdefault(old_p, old_p // sizes[axis] * new)
     return out
+
+
+def _new_value(site: SplitSite, gone: int, attr: str, val: int) -> int | None:
+    """The new value of int attribute ``attr`` after ``gone`` rows of ``site`` were cut."""
+    low = attr.lower()
+    old = site.sizes[site.axis]
+    if any(w in low for w in _NOT_WIDTHS) or not any(w in low for w in _WORDS[site.kind]):
+        return None
+    if site.kind == "size":
+        return old - gone if val == old else None
+    if val == old:
+        # a count axis (heads) renames count attributes, the last axis (head_dim) size ones
+        is_last = site.axis == len(site.sizes) - 1
+        return old - gone if _is_size_name(low) == is_last else None
+    if _is_size_name(low):
+        return _products(site.sizes, site.axis, old - gone).get(val)
+    return None
 
 
 def _update_split_attributes(
@@ -131,9 +158,8 @@ def _update_split_attributes(
         old = site.sizes[site.axis]
         if site.kind == "split":
             widths.append((old, old - gone))
-        if not gone:
-            continue
-        mapping = _products(site.sizes, site.axis, old - gone)
+        if not gone or type(get_handler(module)) is not Handler:
+            continue  # a module with a handler (Linear, Conv ...) keeps its own attributes
         for attr, val in list(vars(module).items()):
             if (
                 (site.module_path, attr) in done
@@ -141,8 +167,8 @@ def _update_split_attributes(
                 or not isinstance(val, int)
             ):
                 continue
-            low = attr.lower()
-            if val in mapping and any(w in low for w in _WORDS[site.kind]):
-                setattr(module, attr, mapping[val])
+            new = _new_value(site, gone, attr, val)
+            if new is not None:
+                setattr(module, attr, new)
                 done.add((site.module_path, attr))
     return widths
