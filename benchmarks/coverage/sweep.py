@@ -47,6 +47,9 @@ def run_one(key: str) -> dict[str, Any]:
         except Exception as exc:
             row["prunekit"]["ok"] = False
             row["prunekit"]["error"] = f"full model with pruned {case.target}: {exc}"[:300]
+    # a partial row first: if Torch-Pruning then hangs, the sweep still has prunekit's result
+    row["torch_pruning"] = {"ok": False, "error": "timed out"}
+    print(json.dumps(row), flush=True)
     fresh = all_cases()[key]()
     tp_model = fresh.model.get_submodule(fresh.target) if fresh.target else fresh.model
     row["torch_pruning"] = check_torch_pruning(tp_model, fresh.inputs, fresh.ignore)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="skip models already in the log")
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one)))
+        print(json.dumps(run_one(args.one)), flush=True)
         return 0
     if not args.render:
         sweep(args.only, args.timeout, args.resume)
@@ -106,12 +109,18 @@ def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
                     "torch_pruning": {"ok": False, "error": "not run"},
                 }
             )
-        except subprocess.TimeoutExpired:
-            row = {
-                "model": key,
-                "prunekit": {"ok": False, "error": f"timed out after {timeout}s"},
-                "torch_pruning": {"ok": False, "error": "not run"},
-            }
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            partial = [ln for ln in out.splitlines() if ln.startswith("{")]
+            row = (
+                json.loads(partial[-1])
+                if partial
+                else {
+                    "model": key,
+                    "prunekit": {"ok": False, "error": f"timed out after {timeout}s"},
+                    "torch_pruning": {"ok": False, "error": "not run"},
+                }
+            )
         row["wall_s"] = round(time.perf_counter() - t0, 1)
         with JSONL.open("a") as f:
             f.write(json.dumps(row) + "\n")
