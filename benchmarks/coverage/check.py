@@ -22,7 +22,19 @@ def _shapes(model: nn.Module, inputs: Any) -> list[tuple[int, ...]]:
         return [tuple(t.shape) for t in flatten_tensors(call_model(model, inputs))]
 
 
+def _batch2(inputs: Any) -> Any:
+    """Batch-1 inputs doubled: BatchNorm cannot train on one sample per channel."""
+    if isinstance(inputs, torch.Tensor):
+        return torch.cat([inputs, inputs]) if inputs.dim() and inputs.shape[0] == 1 else inputs
+    if isinstance(inputs, dict):
+        return {k: _batch2(v) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(_batch2(v) for v in inputs)
+    return inputs
+
+
 def _train_step(model: nn.Module, inputs: Any) -> None:
+    inputs = _batch2(inputs)
     model.train()
     outs = [o for o in flatten_tensors(call_model(model, inputs)) if o.is_floating_point()]
     loss = sum(o.float().pow(2).mean() for o in outs)
