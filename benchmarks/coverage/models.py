@@ -38,7 +38,7 @@ def torchvision_case(name: str) -> Case:
     model = torchvision.models.get_model(name, weights=None).eval()
     size = 224 if any(k in name for k in ("vit", "swin", "maxvit")) else 64
     if "inception" in name:
-        size = 160
+        size = 299  # the aux head (trace_mode="train") needs the full input size
     mode = "train" if name in ("googlenet", "inception_v3") else "eval"
     batch = 2 if mode == "train" else 1
     return Case(model, torch.randn(batch, 3, size, size), _last_linear(model), mode)

@@ -80,6 +80,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         "models need `num_heads`/`out_channel_groups` mappings written by the user; prunekit "
         "needs none), so its transformer failures below say what an unchanged call gives.",
         "",
+        f"This table holds the {len(rows)} models run so far; the others of `models.py` have "
+        "not run yet (`make coverage COVERAGE_ARGS=--resume` continues the sweep).",
+        "",
         "## Summary",
         "",
         *_summary(rows),
