@@ -19,6 +19,27 @@ __all__ = ["PruningPlan", "PLAN_FORMAT"]
 PLAN_FORMAT = 1
 
 
+def dump_json(data: dict[str, Any], path: str | Path | None = None) -> str:
+    """``data`` as indented JSON text, also written to ``path`` when given."""
+    text = json.dumps(data, indent=1)
+    if path is not None:
+        Path(path).write_text(text)
+    return text
+
+
+def load_json(text_or_path: str | Path) -> Any:
+    """Parse JSON text, or the JSON file at ``text_or_path``; bad JSON is a PlanError."""
+    text = str(text_or_path)
+    if not text.lstrip().startswith("{"):
+        text = Path(text_or_path).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"the plan is not valid JSON ({exc}); pass a plan saved by to_json"
+        ) from exc
+
+
 @dataclass
 class PruningPlan:
     """The exact cut: for each group (by its stable key) the removed unit indices.
@@ -68,23 +89,13 @@ class PruningPlan:
         return cls(removed, sizes, meta)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        """The plan as JSON text, also written to ``path`` when given."""
+        return dump_json(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> PruningPlan:
-        text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            text = Path(text_or_path).read_text()
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PlanError(
-                f"the plan is not valid JSON ({exc}); pass a plan saved by to_json"
-            ) from exc
-        return cls.from_dict(data)
+        """A plan from JSON text or from a file written by :meth:`to_json`."""
+        return cls.from_dict(load_json(text_or_path))
 
     @property
     def num_removed(self) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import PlanError
-from ..plan import PruningPlan
+from ..plan import PruningPlan, dump_json, load_json
 
 __all__ = ["SchedulePlan"]
 
@@ -51,17 +50,13 @@ class SchedulePlan:
         return cls([PruningPlan.from_dict(d) for d in data["schedule"]], dict(data.get("meta", {})))
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        """The schedule plan as JSON text, also written to ``path`` when given."""
+        return dump_json(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> SchedulePlan:
-        text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            text = Path(text_or_path).read_text()
-        return cls.from_dict(json.loads(text))
+        """A schedule plan from JSON text or a file written by :meth:`to_json`."""
+        return cls.from_dict(load_json(text_or_path))
 
     def apply(self, model: nn.Module, example_inputs: Any, *, inplace: bool = False) -> nn.Module:
         """Replay every step, in order, on a fresh instance of the same architecture."""
