@@ -67,7 +67,7 @@ def detection_case(name: str) -> Case:
     if kind == "detection":
         kwargs["num_classes"] = 5
     model = torchvision.models.get_model(name, **kwargs).eval()
-    size = 320 if "320" in name else 256
+    size = 320 if "320" in name else 300 if "300" in name else 256
     x = torch.randn(1, 3, size, size)
     return Case(model, x, [], "eval", target="backbone")
 
