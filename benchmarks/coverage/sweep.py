@@ -82,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _last_row(key: str, stdout: str, failure: str) -> dict[str, Any]:
+    """The last JSON row a ``--one`` run printed, or a failed row saying ``failure``."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if lines:
+        return dict(json.loads(lines[-1]))
+    return {
+        "model": key,
+        "prunekit": {"ok": False, "error": failure},
+        "torch_pruning": {"ok": False, "error": "not run"},
+    }
+
+
 def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
     from .models import all_cases
 
@@ -99,28 +111,10 @@ def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
                 [sys.executable, "-m", "benchmarks.coverage.sweep", "--one", key],
                 cwd=ROOT, capture_output=True, text=True, timeout=timeout,
             )  # fmt: skip
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            row = (
-                json.loads(lines[-1])
-                if lines
-                else {
-                    "model": key,
-                    "prunekit": {"ok": False, "error": f"crashed: {proc.stderr[-300:]}"},
-                    "torch_pruning": {"ok": False, "error": "not run"},
-                }
-            )
+            row = _last_row(key, proc.stdout, f"crashed: {proc.stderr[-300:]}")
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            partial = [ln for ln in out.splitlines() if ln.startswith("{")]
-            row = (
-                json.loads(partial[-1])
-                if partial
-                else {
-                    "model": key,
-                    "prunekit": {"ok": False, "error": f"timed out after {timeout}s"},
-                    "torch_pruning": {"ok": False, "error": "not run"},
-                }
-            )
+            row = _last_row(key, out, f"timed out after {timeout}s")
         row["wall_s"] = round(time.perf_counter() - t0, 1)
         with JSONL.open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ __all__ = ["DataCriterion", "uniform_fallback"]
 
 
 @dataclass
-class DataCriterion:
+class DataCriterion(ABC):
     """Base class: holds its calibration data and computes scores on the analysed model.
 
     Give either ``data`` (+ ``loss_fn``, ``batches``), a shared ``calibration`` object (so
@@ -76,11 +77,11 @@ class DataCriterion:
             )
         return normalize_scores(self.score(group, tensors, self.stats_), self.normalize)
 
+    @abstractmethod
     def score(
         self, group: Group, tensors: dict[str, torch.Tensor], stats: CalibrationStats
     ) -> torch.Tensor:
         """Raw (unnormalised) scores of ``group``'s units; subclasses implement this."""
-        raise NotImplementedError
 
 
 def uniform_fallback(owner: str, group: Group, what: str) -> torch.Tensor:

@@ -17,6 +17,7 @@ from .base import normalize_scores
 from .calibration import Calibration, to_device
 from .datadriven import DataCriterion
 from .registry import register_importance
+from .stats import CalibrationStats
 
 __all__ = ["LossContribution"]
 
@@ -74,16 +75,21 @@ class LossContribution(DataCriterion):
             self.base_sum_ = sum(float(cal.loss(model, b)) for b in batches)
         self.batches_ = len(batches)
 
+    def score(
+        self, group: Group, tensors: dict[str, torch.Tensor], stats: CalibrationStats | None
+    ) -> torch.Tensor:
+        """Raw ΔL per unit: measured on the prepared model, not read from gradient stats."""
+        if group.key not in self.loss_sums_:
+            self.loss_sums_[group.key] = self._measure(group)
+        return ((self.loss_sums_[group.key] - self.base_sum_) / self.batches_).float()
+
     def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         if self._model is None:
             raise ConfigError(
                 "LossContribution was not prepared: call .prepare(model, graph) first "
                 "(prunekit.prune does it for you)"
             )
-        if group.key not in self.loss_sums_:
-            self.loss_sums_[group.key] = self._measure(group)
-        delta = (self.loss_sums_[group.key] - self.base_sum_) / self.batches_
-        return normalize_scores(delta.float(), self.normalize)
+        return normalize_scores(self.score(group, tensors, self.stats_), self.normalize)
 
     def _calibration(self) -> Calibration:
         if self.calibration is None:
