@@ -14,6 +14,11 @@ __all__ = [
     "EquivalenceError",
     "RegistryError",
     "UnsupportedOpWarning",
+    "DataError",
+    "RecoveryError",
+    "SearchError",
+    "ExportError",
+    "RecipeError",
 ]
 
 
@@ -50,3 +55,23 @@ class EquivalenceError(PrunekitError, AssertionError):
 
 class UnsupportedOpWarning(UserWarning):
     """An op the engine cannot map was met; the groups that touch it are frozen."""
+
+
+class DataError(PrunekitError, ValueError):
+    """A dataset or DataLoader cannot be used as given (unknown name, wrong shapes, empty)."""
+
+
+class RecoveryError(PrunekitError):
+    """Fine-tuning, distillation or compensation cannot run as configured."""
+
+
+class SearchError(PrunekitError):
+    """A search cannot satisfy its constraint or resume from its checkpoint."""
+
+
+class ExportError(PrunekitError):
+    """Saving, loading or exporting a pruned model failed (bad file, mismatched model)."""
+
+
+class RecipeError(ConfigError):
+    """A YAML recipe is invalid; the message names the key, its line and the valid choices."""
