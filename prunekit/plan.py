@@ -14,7 +14,7 @@ from .errors import PlanError
 from .graph.dependency import DependencyGraph, build_graph, positions_to_remove
 from .surgery import cut
 
-__all__ = ["PruningPlan", "PLAN_FORMAT"]
+__all__ = ["PruningPlan", "PLAN_FORMAT", "pruning_history", "record_step"]
 
 PLAN_FORMAT = 1
 
@@ -107,8 +107,9 @@ class PruningPlan:
         The result has exactly the pruned shapes, so a saved pruned ``state_dict`` loads.
         """
         work = model if inplace else copy.deepcopy(model)
-        graph = build_graph(work, example_inputs)
+        graph = build_graph(work, example_inputs, mode=str(self.meta.get("trace_mode", "eval")))
         self.apply_to_graph(work, graph)
+        record_step(work, self, example_inputs)
         return work
 
     def apply_to_graph(self, model: nn.Module, graph: DependencyGraph) -> None:
@@ -147,3 +148,33 @@ class PruningPlan:
             positions_to_remove(group, units, removals)
             removed_units[group.id] = set(units)
         return removals, removed_units
+
+
+_HISTORY = "_prunekit_history"
+
+
+def record_step(model: nn.Module, plan: PruningPlan, example_inputs: Any) -> None:
+    """Append ``plan`` to the pruning history carried by ``model`` (see :func:`pruning_history`).
+
+    The history is a plain attribute: it follows ``copy.deepcopy`` but never enters the
+    ``state_dict``.
+    """
+    steps, _ = pruning_history(model)
+    model.__dict__[_HISTORY] = (steps + [plan], example_inputs)
+
+
+def pruning_history(model: nn.Module) -> tuple[list[PruningPlan], Any]:
+    """Every plan cut into ``model`` so far, in order, and the example inputs they were traced
+    with (``([], None)`` for a model prunekit never cut). Replaying the plans in order on a
+    fresh instance of the architecture rebuilds the pruned shapes.
+
+    Example:
+        >>> import torch, prunekit
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> pruned = prunekit.prune(net, torch.randn(1, 4), ratio=0.5).model
+        >>> steps, inputs = prunekit.plan.pruning_history(pruned)
+        >>> len(steps), tuple(inputs.shape), prunekit.plan.pruning_history(net)[0]
+        (1, (1, 4), [])
+    """
+    steps, inputs = model.__dict__.get(_HISTORY, ([], None))
+    return list(steps), inputs

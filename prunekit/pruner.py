@@ -26,7 +26,7 @@ from .evaluation.cost import CostReport, count_macs, count_params, measure_cost
 from .graph.dependency import DependencyGraph, Group
 from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .importance import Importance, get_importance
-from .plan import PruningPlan
+from .plan import PruningPlan, record_step
 from .result import PruneResult, PruneSummary
 from .surgery import cut
 from .surgery.apply import zero_slices
@@ -171,6 +171,7 @@ class Pruner:
             current.__dict__.update(work.__dict__)
             current.__class__ = work.__class__
             work = current
+        record_step(work, plan, self.example_inputs)
         self.model_, self.graph_ = work, graph
         self.scores_ = {g.key: scores[g.id] for g in candidates}
         self.plans_.append(plan)
@@ -285,6 +286,8 @@ class Pruner:
         if spec.max_ratio < 1.0:
             meta["max_ratio"] = spec.max_ratio
         meta.update({f"target_{k}": v for k, v in targets.items()})
+        if self.trace_mode != "eval":
+            meta["trace_mode"] = self.trace_mode
         return PruningPlan(
             {g.key: chosen[g.id] for g in candidates if chosen[g.id]},
             {g.key: g.num_units for g in graph.groups},
