@@ -1,7 +1,14 @@
 """prunekit: prune neural networks by importance score, physically, and prove the result."""
 
 from . import (
-    schedule,  # noqa: E402  (needs Pruner)
+    data,
+    evaluation,
+    export,
+    models,
+    recovery,
+    report,
+    schedule,
+    search,
     sparsity,
     testing,
 )
@@ -16,6 +23,7 @@ from .errors import (
     TraceError,
     UnsupportedOpWarning,
 )
+from .export import load, save
 from .graph import DependencyGraph, Group, Member
 from .plan import PruningPlan
 from .pruner import Pruner, PruneResult, PruneSummary, prune
@@ -39,8 +47,17 @@ __all__ = [
     "UnsupportedOpWarning",
     "__version__",
     "analyze",
+    "data",
+    "evaluation",
+    "export",
+    "load",
+    "models",
     "prune",
+    "recovery",
+    "report",
+    "save",
     "schedule",
+    "search",
     "sparsity",
     "testing",
 ]

@@ -10,7 +10,6 @@ user prunes later can break the forward pass or, for exact groups, silently chan
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from torch import nn
 from .graph.dependency import DependencyGraph, FrozenGroup, Group, build_graph, positions_to_remove
 from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .surgery import cut
-from .surgery.apply import zero_slices
+from .surgery.apply import light_copy, zero_slices
 
 __all__ = ["analyze", "probe"]
 
@@ -62,8 +61,11 @@ def _outputs(model: nn.Module, inputs: Any) -> list[torch.Tensor]:
 def _trial(
     model: nn.Module, inputs: Any, graph: DependencyGraph, groups: list[Group], compare: bool
 ) -> str | None:
-    """Cut the middle unit of each group on a copy; ``None`` if fine, else what went wrong."""
-    work = copy.deepcopy(model)
+    """Cut the middle unit of each group on a copy; ``None`` if fine, else what went wrong.
+
+    The cut copy runs first: most failures are crashes, which need no reference run. The
+    copies share storage with ``model`` (cut and zeroing never write in place).
+    """
     removals: dict[tuple[str, int], np.ndarray] = {}
     removed: dict[int, set[int]] = {}
     for g in groups:
@@ -71,17 +73,19 @@ def _trial(
         positions_to_remove(g, [unit], removals)
         removed[g.id] = {unit}
     try:
-        if compare:
-            zero_slices(work, removals)
-            before = _outputs(work, inputs)
+        work = light_copy(model)
         cut(work, removals, graph, removed)
         after = _outputs(work, inputs)
+        del work
     except Exception as exc:  # the probe's purpose: turn a crash into a frozen group
         return f"cutting it breaks the forward pass ({type(exc).__name__}: {str(exc)[:160]})"
     want = [t.shape for t in flatten_tensors(graph.example_output)]
     if [t.shape for t in after] != want:
         return "cutting it changes the model's output shapes"
     if compare:
+        zeroed = light_copy(model)
+        zero_slices(zeroed, removals)
+        before = _outputs(zeroed, inputs)
         for b, a in zip(before, after, strict=True):
             scale = float(b.abs().max()) if b.numel() else 0.0
             if b.is_floating_point() and not torch.allclose(b, a, rtol=1e-4, atol=1e-5 * scale):

@@ -20,16 +20,14 @@ from .allocation import (
     select_units,
 )
 from .allocation.candidates import ignored_names, is_ignored, producer_modules
-from .analysis import _trial, analyze
-from .errors import ConfigError, NothingToPruneError, PrunekitError
+from .analysis import analyze
+from .errors import ConfigError, NothingToPruneError
 from .evaluation.cost import CostReport, count_macs, count_params, measure_cost
 from .graph.dependency import DependencyGraph, Group
-from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .importance import Importance, get_importance
 from .plan import PruningPlan, record_step
 from .result import PruneResult, PruneSummary
-from .surgery import cut
-from .surgery.apply import zero_slices
+from .verify import check_runs, check_verify, verified_cut
 
 __all__ = ["prune", "Pruner", "PruneResult", "PruneSummary"]
 
@@ -90,6 +88,7 @@ class Pruner:
         inplace: bool = False,
         trace_mode: str = "eval",
         group_ratios: dict[str, float] | None = None,
+        verify: str = "exact",
     ) -> None:
         if ratio is not None:
             _validate(ratio, scope, round_to)
@@ -114,6 +113,7 @@ class Pruner:
         self.ignored = ignored_names(model, ignore)
         self.inplace = inplace
         self.trace_mode = trace_mode
+        self.verify = check_verify(verify)
         self.model_: nn.Module = model
         self.plans_: list[PruningPlan] = []
         self.scores_: dict[str, torch.Tensor] = {}
@@ -208,9 +208,9 @@ class Pruner:
         plan = self._plan(graph, candidates, chosen, spec, tg)
         if verify:
             plan.apply_to_graph(work, graph)
-            _check_runs(work, self.example_inputs, graph.example_output)
+            check_runs(work, self.example_inputs, graph.example_output)
         else:
-            _verified_cut(work, graph, plan, self.example_inputs)
+            verified_cut(work, graph, plan, self.example_inputs, self.verify)
         return work, graph, plan, scores, candidates
 
     def _choose(
@@ -312,6 +312,7 @@ def prune(
     target_macs: float | None = None,
     trace_mode: str = "eval",
     group_ratios: dict[str, float] | None = None,
+    verify: str = "exact",
 ) -> PruneResult:
     """Structurally prune ``model``: remove its lowest-scoring units.
 
@@ -336,6 +337,13 @@ def prune(
         group_ratios: per-group ratios by group key (``"0.weight:0"``, as printed by
             :func:`prunekit.analyze`), e.g. ``Sensitivity.allocate(0.5).group_ratios``; they
             win over ``module_ratios`` and ``ratio`` for the groups they name.
+        verify: how the cut is checked before it is returned: ``"exact"`` (default: it runs,
+            keeps the output shapes, and its outputs equal the unpruned model's with the
+            removed units zeroed, for every exact group; two forward passes) or ``"shapes"``
+            (only runs with the same output shapes, on the meta device when possible: faster,
+            but blind to code that silently reads a stale size). If the check fails, every
+            group is probed with a trial cut, the breaking ones are frozen, and the step is
+            redone.
 
     Returns:
         A :class:`PruneResult` with ``.model``, ``.plan`` and ``.summary()``.
@@ -352,7 +360,7 @@ def prune(
         model, example_inputs, importance=importance, ratio=ratio, scope=scope, ignore=ignore,
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
-        inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios,
+        inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios, verify=verify,
     )  # fmt: skip
     return pruner.step()
 
@@ -366,49 +374,3 @@ def _check_group_keys(group_ratios: Mapping[str, float], graph: DependencyGraph)
             f"group_ratios names {unknown[:5]}, which are not prunable groups of this model; "
             f"valid keys: {sorted(keys)[:12]} (print(prunekit.analyze(model, inputs)) lists them)"
         )
-
-
-def _verified_cut(model: nn.Module, graph: DependencyGraph, plan: PruningPlan, inputs: Any) -> None:
-    """Cut; when every cut group is exact, the outputs must equal those with the units zeroed."""
-    removals, removed_units = plan.removals(graph)
-    by_id = {g.id: g for g in graph.groups}
-    compare = all(by_id[gid].exact for gid in removed_units)
-    exact = [by_id[gid] for gid in removed_units if by_id[gid].exact]
-    if not compare and exact:
-        # non-exact groups are cut too, so outputs may change: prove the exact ones alone
-        why = _trial(model, inputs, graph, exact, compare=True)
-        if why is not None:
-            raise PrunekitError(why)
-    if compare:
-        zero_slices(model, removals)
-        with torch.no_grad(), eval_mode(model):
-            want = [t.detach() for t in flatten_tensors(call_model(model, inputs))]
-    cut(model, removals, graph, removed_units)
-    got = _check_runs(model, inputs, graph.example_output)
-    if compare:
-        for w, g in zip(want, got, strict=True):
-            scale = float(w.abs().max()) if w.numel() else 0.0
-            if w.is_floating_point() and not torch.allclose(w, g, rtol=1e-4, atol=1e-5 * scale):
-                raise PrunekitError("cutting zeroed units changed the outputs")
-
-
-def _check_runs(model: nn.Module, example_inputs: Any, reference: Any) -> list[torch.Tensor]:
-    """The pruned model must run and give outputs of the original shapes; returns them."""
-    try:
-        with torch.no_grad(), eval_mode(model):
-            out = call_model(model, example_inputs)
-    except Exception as exc:
-        raise PrunekitError(
-            f"the pruned model failed to run ({type(exc).__name__}: {exc}); the original model "
-            "is unchanged. A module probably keeps a size in an attribute the engine does not "
-            "know: register a handler for it (prunekit.surgery.register_handler)"
-        ) from exc
-    outs = [t.detach() for t in flatten_tensors(out)]
-    got = [tuple(t.shape) for t in outs]
-    want = [tuple(t.shape) for t in flatten_tensors(reference)]
-    if got != want:
-        raise PrunekitError(
-            f"pruning changed the model's output shapes from {want} to {got}; the original "
-            "model is unchanged. Please report this with the model definition"
-        )
-    return outs

@@ -34,7 +34,7 @@ def test_mlp_single_group() -> None:
     assert g.exact and g.reasons == []
     assert members(g) == [("0.weight", 0), ("0.bias", 0), ("2.weight", 1)]
     assert all(m.is_param for m in g.members)
-    assert all(m.indices == [[u] for u in range(8)] for m in g.members)
+    assert all(m.indices.tolist() == [[u] for u in range(8)] for m in g.members)
     assert g.key == "0.weight:0"
     assert g.modules() == ["0", "2"]
     assert graph.group(0) is g and graph.group("0.weight:0") is g
@@ -209,7 +209,7 @@ def test_transformer_attention_heads_group(transformer_graph: prunekit.Dependenc
     ] + [("blocks.0.attn.o.weight", 1)]
     assert members(g) == expected
     for m in g.members:  # head h owns features 8h .. 8h+7
-        assert m.indices == [list(range(8 * h, 8 * h + 8)) for h in range(4)]
+        assert m.indices.tolist() == [list(range(8 * h, 8 * h + 8)) for h in range(4)]
 
 
 def test_transformer_mlp_group(transformer_graph: prunekit.DependencyGraph) -> None:

@@ -25,7 +25,16 @@ def test_docstring_examples(name: str) -> None:
 
 
 def test_public_api_has_examples() -> None:
-    for name in ("prunekit.analysis", "prunekit.pruner", "prunekit.plan", "prunekit.testing"):
+    for name in (
+        "prunekit.analysis",
+        "prunekit.pruner",
+        "prunekit.plan",
+        "prunekit.testing",
+        "prunekit.search.search",
+        "prunekit.evaluation.suite",
+        "prunekit.export.saving",
+        "prunekit.report.writer",
+    ):
         finder = doctest.DocTestFinder()
         tests = finder.find(importlib.import_module(name))
         assert sum(len(t.examples) for t in tests) > 0, f"{name} has no runnable example"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -231,7 +232,8 @@ def test_inplace_failure_in_check_is_atomic(monkeypatch: pytest.MonkeyPatch) -> 
     def boom(*args: object, **kwargs: object) -> None:
         raise PrunekitError("injected failure")
 
-    monkeypatch.setattr(prunekit.pruner, "_check_runs", boom)
+    monkeypatch.setattr(prunekit.pruner, "check_runs", boom)
+    monkeypatch.setattr(prunekit.pruner, "verified_cut", boom)
     net = make_net()
     snap = snapshot(net)
     children = dict(net.named_children())
@@ -359,3 +361,32 @@ def test_prune_preserves_per_module_training_flags() -> None:
     net.bn1.eval()
     res = prunekit.prune(net, X, ratio=0.5)
     assert [m.training for m in res.model.modules()] == [m.training for m in net.modules()]
+
+
+# --------------------------------------------------------------------------- verify modes
+
+
+def test_verify_modes_give_the_same_cut_on_a_sound_model() -> None:
+    net = make_net()
+    exact = prunekit.prune(net, X, ratio=0.5, verify="exact")
+    shapes = prunekit.prune(net, X, ratio=0.5, verify="shapes")
+    assert exact.plan.removed == shapes.plan.removed
+    torch.testing.assert_close(exact.model(X), shapes.model(X))
+
+
+def test_unknown_verify_mode_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="'shapes'.*'exact'"):
+        prunekit.prune(make_net(), X, ratio=0.5, verify="full")
+
+
+def test_light_copy_shares_storage_but_cut_and_zero_never_write_into_it() -> None:
+    from prunekit.surgery.apply import light_copy, zero_slices
+
+    net = make_net()
+    snap = snapshot(net)
+    twin = light_copy(net)
+    first = next(twin.parameters())
+    assert first.data_ptr() == next(net.parameters()).data_ptr()
+    name = next(n for n, _ in twin.named_parameters())
+    assert zero_slices(twin, {(name, 0): np.array([0, 1])}) > 0
+    assert_same_state(net, snap)

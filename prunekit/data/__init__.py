@@ -1,5 +1,31 @@
-"""Built-in real datasets that ship inside installed packages (no downloads)."""
+"""Built-in real datasets that ship inside installed packages (no downloads).
 
+``load_dataset(name, seed=...)`` returns stratified train/val/test splits of any registered
+set; ``available_datasets()`` lists them. :func:`load_digits` is the older two-way digits
+loader the demo uses.
+"""
+
+from prunekit.data.cache import CACHE_ENV, cache_dir
 from prunekit.data.digits import DIGITS_NUM_CLASSES, DIGITS_SHAPE, load_digits
+from prunekit.data.registry import available_datasets, load_dataset, register_dataset
+from prunekit.data.safe_pickle import load_numpy_pickle
+from prunekit.data.sources import ANIMAL_CLASSES, RawDataset
+from prunekit.data.splits import DatasetSplits, Loaders, make_splits, stratified_indices
 
-__all__ = ["DIGITS_NUM_CLASSES", "DIGITS_SHAPE", "load_digits"]
+__all__ = [
+    "ANIMAL_CLASSES",
+    "CACHE_ENV",
+    "DIGITS_NUM_CLASSES",
+    "DIGITS_SHAPE",
+    "DatasetSplits",
+    "Loaders",
+    "RawDataset",
+    "available_datasets",
+    "cache_dir",
+    "load_dataset",
+    "load_digits",
+    "load_numpy_pickle",
+    "make_splits",
+    "register_dataset",
+    "stratified_indices",
+]

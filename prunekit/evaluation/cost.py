@@ -1,10 +1,15 @@
-"""Model cost: parameter count and multiply-accumulate operations (MACs).
+"""Model cost: parameter count, multiply-accumulate operations (MACs) and bytes on disk.
 
 MACs are counted with :class:`torch.utils.flop_counter.FlopCounterMode`, which counts the
 matrix-multiply and convolution family of ops (``mm``, ``addmm``, ``bmm``, ``convolution``,
 scaled-dot-product attention, ...). One multiply-accumulate is two FLOPs, so
 ``MACs = FLOPs // 2``. Element-wise work (bias adds, normalisation, activations, pooling) is
 not counted, which is the usual convention for reporting MACs of CNNs and transformers.
+
+Bytes on disk are the exact length of the model's state dict serialised with safetensors
+(header included; a tensor shared under several names is stored once), i.e. the size of the
+file a pruned model ships as. ``fp32_bytes`` is the raw payload with every floating-point
+tensor counted as float32, a dtype-independent size to compare models by.
 """
 
 from __future__ import annotations
@@ -13,12 +18,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from safetensors.torch import save as safetensors_save
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from prunekit.graph.tracer import call_model
+from prunekit.graph import call_model
 
-__all__ = ["CostReport", "count_macs", "count_params", "measure_cost"]
+__all__ = [
+    "CostReport",
+    "count_macs",
+    "count_params",
+    "fp32_bytes",
+    "measure_cost",
+    "state_dict_bytes",
+    "unique_state",
+]
 
 
 @dataclass(frozen=True)
@@ -125,3 +139,67 @@ def measure_cost(model: nn.Module, example_inputs: Any) -> CostReport:
         CostReport(params=15, macs=12)
     """
     return CostReport(params=count_params(model), macs=count_macs(model, example_inputs))
+
+
+def unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict with each shared tensor once, as independent contiguous CPU tensors.
+
+    Entries that are the same tensor under several names (tied weights) keep their first
+    name; distinct views into one storage are copied apart, so the result can be serialised.
+
+    Example:
+        >>> from torch import nn
+        >>> emb = nn.Embedding(10, 4)
+        >>> head = nn.Linear(4, 10, bias=False)
+        >>> head.weight = emb.weight  # tied
+        >>> list(unique_state(nn.ModuleList([emb, head])))
+        ['0.weight']
+    """
+    out: dict[str, torch.Tensor] = {}
+    seen: set[tuple[Any, ...]] = set()
+    storages: set[int] = set()
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        tensor = tensor.detach()
+        key = (tensor.device, tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride())
+        if key in seen:
+            continue
+        seen.add(key)
+        storage = tensor.untyped_storage().data_ptr()
+        tensor = tensor.cpu().contiguous()
+        if storage in storages and tensor.numel():
+            tensor = tensor.clone()
+        storages.add(storage)
+        out[name] = tensor
+    return out
+
+
+def state_dict_bytes(model: nn.Module) -> int:
+    """Size in bytes of the model's weights serialised with safetensors (what ships on disk).
+
+    Equal to the size of the file ``safetensors.torch.save_model(model, path)`` writes for a
+    model without tied weights (for tied ones, ``save_model`` adds a small metadata entry).
+
+    Example:
+        >>> from torch import nn
+        >>> size = state_dict_bytes(nn.Linear(4, 3))
+        >>> size > 15 * 4  # 15 float32 values plus the JSON header
+        True
+    """
+    return len(safetensors_save(unique_state(model)))
+
+
+def fp32_bytes(model: nn.Module) -> int:
+    """Raw payload bytes with floating-point tensors counted as float32 (others as stored).
+
+    Example:
+        >>> from torch import nn
+        >>> fp32_bytes(nn.Linear(4, 3).half())  # 15 values, counted at 4 bytes each
+        60
+        >>> fp32_bytes(nn.BatchNorm1d(2))  # 8 floats (weight, bias, mean, var) + an int64 counter
+        40
+    """
+    total = 0
+    for tensor in unique_state(model).values():
+        size = 4 if tensor.is_floating_point() else tensor.element_size()
+        total += tensor.numel() * size
+    return total

@@ -129,7 +129,7 @@ def _raw_group(
         c = int(seg_count[segs[0, k]])
         idx = p[starts[:, k, None] + np.arange(c)[None, :]]
         ti, di = int(seg_t[segs[0, k]]), int(seg_d[segs[0, k]])
-        members.append((names[ti], di, idx.tolist(), bool(is_param[ti])))
+        members.append((names[ti], di, idx, bool(is_param[ti])))
     roots = seg_root[segs[:, 0]].tolist()
     reasons = sorted({nonexact[x].reason for x in roots if x in nonexact})
     return {"members": members, "reasons": reasons, "roots": roots}

@@ -18,14 +18,21 @@ from .tracer import TraceResult, call_model, eval_mode, trace
 __all__ = ["Member", "Group", "FrozenGroup", "DependencyGraph", "build_graph"]
 
 
-@dataclass
+@dataclass(eq=False)
 class Member:
-    """One tensor dimension of a group: ``indices[i]`` are its positions owned by unit i."""
+    """One tensor dimension of a group: ``indices[i]`` are its positions owned by unit i.
+
+    ``indices`` is an int64 array of shape ``[units, positions per unit]``.
+    """
 
     name: str
     dim: int
-    indices: list[list[int]]
+    indices: np.ndarray
     is_param: bool = True
+
+    def __post_init__(self) -> None:
+        idx = np.asarray(self.indices, dtype=np.int64)
+        self.indices = idx.reshape(len(idx), -1) if idx.ndim != 2 else idx
 
     @property
     def module(self) -> str:
@@ -36,7 +43,7 @@ class Member:
         return self.name.rpartition(".")[2]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "indices": self.indices}
+        return {"name": self.name, "dim": self.dim, "indices": self.indices.tolist()}
 
 
 @dataclass
@@ -54,7 +61,7 @@ class Group:
 
     @property
     def num_units(self) -> int:
-        return len(self.members[0].indices) if self.members else 0
+        return int(self.members[0].indices.shape[0]) if self.members else 0
 
     @property
     def key(self) -> str:
@@ -71,7 +78,7 @@ class Group:
         if not self.exact:
             lines.extend(f"    non-exact: {r}" for r in self.reasons[:3])
         for m in self.members:
-            per = len(m.indices[0]) if m.indices else 0
+            per = int(m.indices.shape[1]) if len(m.indices) else 0
             kind = "" if m.is_param else " [buffer]"
             lines.append(f"    {m.name} dim={m.dim} x{per}/unit{kind}")
         return "\n".join(lines)
@@ -172,7 +179,7 @@ def positions_to_remove(
     """
     out: dict[tuple[str, int], np.ndarray] = {} if into is None else into
     for m in group.members:
-        pos = np.asarray([p for u in units for p in m.indices[u]], dtype=np.int64)
+        pos = m.indices[np.asarray(units, dtype=np.int64)].ravel()
         prev = out.get((m.name, m.dim))
         out[(m.name, m.dim)] = np.unique(pos if prev is None else np.concatenate([prev, pos]))
     return out

@@ -17,9 +17,11 @@ _REDUCTIONS = ("mean", "sum", "max")
 
 def unit_slices(member: Member, tensor: torch.Tensor) -> torch.Tensor:
     """``[num_units, ...]``: the slice of ``tensor`` that each unit owns in ``member``."""
-    idx = torch.as_tensor(member.indices, dtype=torch.long, device=tensor.device)
+    idx = torch.from_numpy(member.indices).to(tensor.device)
     moved = tensor.detach().movedim(member.dim, 0)
-    return moved[idx].reshape(len(member.indices), -1)
+    if idx.shape[1] == 1 and bool((idx[:, 0] == torch.arange(len(idx))).all()):
+        return moved[: len(idx)].reshape(len(idx), -1)  # the common case: unit i = position i
+    return moved[idx].reshape(len(idx), -1)
 
 
 @dataclass

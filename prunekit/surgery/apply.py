@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ from ..graph.dependency import DependencyGraph
 from .configs import sync_configs
 from .registry import Handler, get_handler
 
-__all__ = ["cut", "tensor_owners", "zero_slices"]
+__all__ = ["cut", "light_copy", "tensor_owners", "zero_slices"]
 
 
 def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool]]]:
@@ -35,29 +37,58 @@ def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool
     return out
 
 
+def light_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parameters and buffers share storage with the original.
+
+    Everything else (modules, attributes, configs) is copied, so :func:`cut` and
+    :func:`zero_slices`, which never write into an existing tensor, leave the original
+    intact. For throw-away trials only: training the copy would write into the original.
+    """
+    memo: dict[int, Any] = {}
+    for t in list(model.parameters()) + list(model.buffers()):
+        if isinstance(t, nn.Parameter):
+            memo[id(t)] = nn.Parameter(t.detach(), requires_grad=t.requires_grad)
+        else:
+            memo[id(t)] = t.detach()
+    return copy.deepcopy(model, memo)
+
+
 def zero_slices(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -> int:
-    """Zero the given slices of every parameter (not buffers); return how many elements."""
+    """Zero the given slices of every parameter (not buffers); return how many elements.
+
+    Out of place: each touched parameter is replaced by a zeroed copy (in every module that
+    holds it), so this is safe on a :func:`light_copy`.
+    """
     owners = tensor_owners(model)
-    masks: dict[str, torch.Tensor] = {}
+    per_tensor: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
     for (name, dim), pos in removals.items():
         holders = owners.get(name)
-        if not holders or not holders[0][2]:
-            continue
-        t = getattr(holders[0][0], holders[0][1])
-        mask = masks.setdefault(name, torch.zeros_like(t, dtype=torch.bool))
-        mask.index_fill_(dim, torch.as_tensor(pos, dtype=torch.long, device=t.device), True)
+        if holders and holders[0][2] and len(pos):
+            per_tensor[name][dim] = np.unique(pos)
+    total = 0
     with torch.no_grad():
-        for name, mask in masks.items():
-            mod, attr, _ = owners[name][0]
-            getattr(mod, attr).masked_fill_(mask, 0.0)
-    return int(sum(int(m.sum()) for m in masks.values()))
+        for name, cuts in per_tensor.items():
+            holders = owners[name]
+            old = getattr(holders[0][0], holders[0][1])
+            new = old.detach().clone()
+            extent = list(new.shape)
+            for dim, pos in cuts.items():
+                new.index_fill_(dim, torch.as_tensor(pos, dtype=torch.long, device=new.device), 0)
+                extent[dim] -= len(pos)
+            total += new.numel() - int(np.prod(extent))
+            value = nn.Parameter(new, requires_grad=old.requires_grad)
+            for mod, attr, _ in holders:
+                mod._parameters[attr] = value
+    return total
 
 
 def _slice(t: torch.Tensor, cuts: dict[int, np.ndarray]) -> torch.Tensor:
     data = t.detach()
     for dim, pos in sorted(cuts.items()):
-        keep = np.setdiff1d(np.arange(data.shape[dim]), pos)
-        data = data.index_select(dim, torch.as_tensor(keep, dtype=torch.long, device=data.device))
+        keep = np.ones(data.shape[dim], dtype=bool)
+        keep[pos] = False
+        idx = torch.from_numpy(np.flatnonzero(keep)).to(data.device)
+        data = data.index_select(dim, idx)
     return data  # index_select already copied: never aliases the original
 
 

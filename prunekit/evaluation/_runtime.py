@@ -1,0 +1,159 @@
+"""Shared plumbing for running a model during evaluation (private to ``prunekit.evaluation``).
+
+Inputs may be a tensor (``model(x)``), a tuple/list of positional inputs (``model(*x)``) or a
+dict of keyword inputs (``model(**x)``); every tensor in them shares a leading batch dimension.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunekit.errors import ConfigError
+from prunekit.graph import flatten_tensors
+
+__all__ = [
+    "batch_size_of",
+    "eval_mode",
+    "fixed_threads",
+    "model_device",
+    "resize_batch",
+    "to_device",
+]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a stateless model).
+
+    Example:
+        >>> from torch import nn
+        >>> model_device(nn.Linear(2, 2))
+        device(type='cpu')
+    """
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Put every submodule in eval mode; restore each one's own flag afterwards.
+
+    Example:
+        >>> from torch import nn
+        >>> model = nn.Linear(2, 2).train()
+        >>> with eval_mode(model):
+        ...     model.training
+        False
+        >>> model.training
+        True
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.train(flag)
+
+
+@contextmanager
+def fixed_threads(threads: int | None) -> Iterator[int]:
+    """Run with ``torch.set_num_threads(threads)`` and restore the old count afterwards.
+
+    ``None`` keeps the current count. Yields the count in force.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with fixed_threads(1) as n:
+        ...     n, torch.get_num_threads()
+        (1, 1)
+        >>> torch.get_num_threads() == before
+        True
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise ConfigError(f"threads={threads!r} must be a positive int or None (keep current)")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads={threads!r} must be >= 1, or None to keep the current count")
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
+def batch_size_of(inputs: Any) -> int:
+    """The leading dimension of the first tensor in ``inputs``.
+
+    Example:
+        >>> import torch
+        >>> batch_size_of((torch.zeros(3, 2), torch.zeros(3)))
+        3
+    """
+    for tensor in flatten_tensors(inputs):
+        if tensor.dim() > 0:
+            return int(tensor.shape[0])
+    raise ConfigError(
+        f"inputs of type {type(inputs).__name__} hold no tensor with a batch dimension; pass a "
+        "tensor, a tuple/list of tensors or a dict of tensors whose first dim is the batch"
+    )
+
+
+def resize_batch(inputs: Any, batch_size: int) -> Any:
+    """The same inputs with a batch of ``batch_size`` rows (the first rows, cycled if short).
+
+    Tensors without a batch dimension and non-tensor values are passed through unchanged.
+
+    Example:
+        >>> import torch
+        >>> resize_batch(torch.tensor([[1], [2]]), 5).flatten().tolist()
+        [1, 2, 1, 2, 1]
+        >>> resize_batch({"x": torch.arange(4), "flag": True}, 2)
+        {'x': tensor([0, 1]), 'flag': True}
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch size {batch_size!r} must be a positive int, e.g. 1 or 64")
+    return _map_tensors(inputs, lambda t: _resize(t, batch_size))
+
+
+def to_device(inputs: Any, device: torch.device) -> Any:
+    """Move every tensor in ``inputs`` to ``device`` (a no-op when already there).
+
+    Example:
+        >>> import torch
+        >>> to_device([torch.zeros(1)], torch.device("cpu"))[0].device
+        device(type='cpu')
+    """
+    return _map_tensors(inputs, lambda t: t.to(device))
+
+
+def _resize(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
+    if tensor.dim() == 0:
+        return tensor
+    rows = int(tensor.shape[0])
+    if rows == 0:
+        raise ConfigError("example inputs have an empty batch (0 rows); pass at least one row")
+    if rows >= batch_size:
+        return tensor[:batch_size].contiguous()
+    index = torch.arange(batch_size, device=tensor.device) % rows
+    return tensor[index].contiguous()
+
+
+def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(_map_tensors(v, fn) for v in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj

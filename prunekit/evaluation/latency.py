@@ -1,0 +1,147 @@
+"""Inference latency and throughput, measured the way a deployment sees them.
+
+Protocol: the model runs in eval mode under ``torch.inference_mode`` with a fixed number of
+intra-op threads (``torch.set_num_threads``, restored afterwards). ``warmup`` untimed runs come
+first (allocator, caches, lazy initialisation, CPU frequency), then ``runs`` forward passes are
+each timed with ``time.perf_counter``; on CUDA the device is synchronised before and after each
+run so the time covers the kernels, not just their launch. The summary is the median (robust
+to scheduler hiccups), the 90th percentile (linear interpolation, ``numpy.percentile``), mean,
+sample standard deviation, min and max, in milliseconds, and the throughput
+``batch_size / median`` in samples per second.
+
+Measure batch 1 (interactive latency) and a larger batch such as 64 (throughput). Numbers
+depend on the machine and its load: compare models only within one run on one machine, and
+keep timing out of pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunekit.errors import ConfigError
+from prunekit.evaluation._runtime import (
+    batch_size_of,
+    eval_mode,
+    fixed_threads,
+    model_device,
+    resize_batch,
+    to_device,
+)
+from prunekit.graph import call_model
+
+__all__ = ["LatencyReport", "measure_latency"]
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """Timing of repeated forward passes on one batch size.
+
+    Attributes:
+        batch_size: Samples per forward pass.
+        runs: Timed runs; ``warmup``: untimed runs before them.
+        threads: ``torch.get_num_threads()`` during the measurement.
+        device: Where the model ran (``"cpu"``, ``"cuda:0"`` ...).
+        median_ms, p90_ms, mean_ms, std_ms, min_ms, max_ms: Per-run time statistics.
+        throughput: Samples per second at the median time.
+
+    Example:
+        >>> r = LatencyReport(64, 10, 2, 1, "cpu", 4.0, 5.0, 4.2, 0.3, 3.9, 6.0, 16000.0)
+        >>> r.to_dict()["throughput"]
+        16000.0
+    """
+
+    batch_size: int
+    runs: int
+    warmup: int
+    threads: int
+    device: str
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    throughput: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain, JSON-serialisable ``dict``."""
+        return asdict(self)
+
+
+def measure_latency(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    batch_size: int | None = None,
+    warmup: int = 10,
+    runs: int = 50,
+    threads: int | None = None,
+) -> LatencyReport:
+    """Time ``runs`` forward passes of ``model`` after ``warmup`` untimed ones.
+
+    Args:
+        model: The model; it stays on its device, inputs are moved there.
+        example_inputs: A tensor, tuple/list of positional inputs or dict of keyword inputs.
+        batch_size: Resize the inputs' batch to this many rows (their first rows, cycled);
+            ``None`` uses them as given.
+        warmup: Untimed runs first (>= 0).
+        runs: Timed runs (>= 1).
+        threads: Intra-op CPU threads during the measurement (``None``: the current count).
+
+    Returns:
+        A :class:`LatencyReport`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> r = measure_latency(nn.Linear(8, 2), torch.zeros(1, 8), batch_size=4, warmup=1, runs=3)
+        >>> r.batch_size, r.runs, r.median_ms > 0, r.throughput > 0
+        (4, 3, True, True)
+    """
+    _check_counts(warmup=warmup, runs=runs)
+    inputs = example_inputs if batch_size is None else resize_batch(example_inputs, batch_size)
+    device = model_device(model)
+    inputs = to_device(inputs, device)
+    samples = batch_size_of(inputs)
+    with fixed_threads(threads) as used, eval_mode(model), torch.inference_mode():
+        for _ in range(warmup):
+            call_model(model, inputs)
+        times = np.array([_timed(model, inputs, device) for _ in range(runs)]) * 1e3
+    median = float(np.median(times))
+    return LatencyReport(
+        batch_size=samples,
+        runs=runs,
+        warmup=warmup,
+        threads=used,
+        device=str(device),
+        median_ms=median,
+        p90_ms=float(np.percentile(times, 90)),
+        mean_ms=float(times.mean()),
+        std_ms=float(times.std(ddof=1)) if runs > 1 else 0.0,
+        min_ms=float(times.min()),
+        max_ms=float(times.max()),
+        throughput=samples / max(median / 1e3, 1e-12),
+    )
+
+
+def _timed(model: nn.Module, inputs: Any, device: torch.device) -> float:
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    call_model(model, inputs)
+    if cuda:
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def _check_counts(*, warmup: int, runs: int) -> None:
+    for name, value, low in (("warmup", warmup, 0), ("runs", runs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name}={value!r} must be an int >= {low} (e.g. warmup=10, runs=50)")

@@ -1,0 +1,187 @@
+"""Least-squares layer reconstruction: the linear algebra behind :func:`compensate`.
+
+A Linear or Conv2d layer is affine in its (unfolded) input: ``Y = X W^T + b`` with ``X`` the
+input rows (for a convolution, the im2col patches) and ``W`` the weight flattened to
+``[out, in * kh * kw]``. Given inputs ``X'`` of the pruned layer and targets ``Y`` (outputs
+of the unpruned layer at its kept units), the ridge solution of ``min ||X' W^T + b - Y||^2``
+comes from the normal equations, accumulated batch by batch in float64 so memory stays
+``O(d^2)`` whatever the amount of calibration data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "Layer",
+    "NormalEquations",
+    "design_rows",
+    "infer_kept_rows",
+    "layer_params",
+    "target_rows",
+]
+
+Layer = nn.Linear | nn.Conv2d
+"""The layer types that can be refit: affine in their (unfolded) input."""
+
+
+def _conv_input(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``x`` padded as the convolution pads it, and the padding left for ``unfold``."""
+    if isinstance(conv.padding, str):
+        if conv.padding == "valid":
+            return x, (0, 0)
+        pads: list[int] = []
+        for d, k in zip(reversed(conv.dilation), reversed(conv.kernel_size)):
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+        return F.pad(x, pads), (0, 0)
+    pad = conv.padding
+    return x, (int(pad[0]), int(pad[1]))
+
+
+def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """The rows ``X`` with ``layer(x) == X @ W^T + b`` (row order as in :func:`target_rows`).
+
+    Example:
+        >>> import torch
+        >>> conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+        >>> x = torch.randn(2, 2, 5, 5)
+        >>> rows = design_rows(conv, x)
+        >>> y = rows @ conv.weight.reshape(3, -1).T + conv.bias
+        >>> torch.allclose(y, target_rows(conv, conv(x), range(3)), atol=1e-5)
+        True
+    """
+    if isinstance(layer, nn.Conv2d):
+        x, padding = _conv_input(layer, x)
+        cols = F.unfold(x, layer.kernel_size, layer.dilation, padding, layer.stride)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    return x.reshape(-1, x.shape[-1])
+
+
+def target_rows(layer: Layer, y: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
+    """The outputs ``y`` of ``layer`` at the ``kept`` units, one row per position."""
+    idx = torch.as_tensor(list(kept), dtype=torch.long, device=y.device)
+    if isinstance(layer, nn.Conv2d):
+        y = y.index_select(1, idx)
+        return y.permute(0, 2, 3, 1).reshape(-1, len(idx))
+    return y.index_select(-1, idx).reshape(-1, len(idx))
+
+
+def layer_params(layer: Layer) -> torch.Tensor:
+    """``[out, d (+1)]``: the weight flattened, with the bias as an extra last column."""
+    w = layer.weight.detach().reshape(layer.weight.shape[0], -1).double()
+    if layer.bias is None:
+        return w
+    return torch.cat([w, layer.bias.detach().double()[:, None]], 1)
+
+
+class NormalEquations:
+    """Running ``A = X^T X``, ``B = X^T Y``, ``||Y||^2`` (float64), X with a ones column for bias.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(50, 3); y = x @ torch.tensor([[1.0], [2.0], [3.0]]) + 0.5
+        >>> eq = NormalEquations(bias=True)
+        >>> eq.add(x[:20], y[:20]); eq.add(x[20:], y[20:])
+        >>> w = eq.solve(ridge=0.0)
+        >>> [round(v, 4) for v in w[0].tolist()], round(eq.relative_error(w), 6)
+        ([1.0, 2.0, 3.0, 0.5], 0.0)
+    """
+
+    def __init__(self, *, bias: bool) -> None:
+        self.bias = bias
+        self.a: torch.Tensor | None = None
+        self.b: torch.Tensor | None = None
+        self.yy = 0.0
+        self.rows = 0
+
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Accumulate input rows ``x [n, d]`` and target rows ``y [n, out]``."""
+        x, y = x.detach().double(), y.detach().double()
+        if self.bias:
+            x = torch.cat([x, x.new_ones(x.shape[0], 1)], 1)
+        a, b = x.T @ x, x.T @ y
+        self.a = a if self.a is None else self.a + a
+        self.b = b if self.b is None else self.b + b
+        self.yy += float((y * y).sum())
+        self.rows += x.shape[0]
+
+    def _ab(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.a is None or self.b is None:
+            raise ValueError("NormalEquations: no rows were added")
+        return self.a, self.b
+
+    def solve(self, ridge: float) -> torch.Tensor:
+        """``[out, d (+1)]`` minimising ``||X W^T - Y||^2 + lam ||W||^2`` (bias not penalised),
+        with ``lam = ridge * mean(diag(X^T X))`` so ``ridge`` does not depend on the scale."""
+        a, b = self._ab()
+        d = a.shape[0] - int(self.bias)
+        diag = torch.diagonal(a)[:d]
+        reg = torch.zeros(a.shape[0], dtype=a.dtype, device=a.device)
+        reg[:d] = ridge * float(diag.mean()) if d else 0.0
+        system = a + torch.diag(reg)
+        try:
+            w = torch.linalg.solve(system, b)
+        except RuntimeError:  # singular (e.g. an input that is always zero and ridge=0)
+            w = torch.linalg.pinv(system) @ b
+        out: torch.Tensor = w.T.contiguous()
+        return out
+
+    def relative_error(self, w: torch.Tensor) -> float:
+        """``||X W^T - Y||^2 / ||Y||^2`` for ``w`` of shape ``[out, d (+1)]``."""
+        a, b = self._ab()
+        w = w.to(a)
+        sse = float((w @ a * w).sum() - 2.0 * (w * b.T).sum()) + self.yy
+        return max(sse, 0.0) / self.yy if self.yy > 0 else 0.0
+
+
+def infer_kept_rows(
+    pruned: torch.Tensor, original: torch.Tensor, probes: int = 3
+) -> list[int] | None:
+    """Which rows (output units) of ``original`` the rows of ``pruned`` are, right after a cut.
+
+    A structured cut copies ``original[kept_rows][:, kept_cols]`` (kernels intact, order
+    preserved), so every entry of a pruned row appears bit for bit in its original row. For
+    each pruned row, its ``probes`` largest kernel vectors are looked up among all of the
+    original's (sorted by first element, then compared exactly); the original rows holding
+    all of them must be exactly one, and the rows must come out in increasing order.
+    Returns ``None`` when that fails (weights changed since the cut, or repeated values).
+
+    Example:
+        >>> import torch
+        >>> w = torch.randn(6, 5, 3, 3)
+        >>> infer_kept_rows(w[[1, 2, 5]][:, [0, 3]], w)
+        [1, 2, 5]
+        >>> infer_kept_rows(w[[1, 2, 5]][:, [0, 3]] + 1e-3, w) is None
+        True
+    """
+    out_o, out_p = original.shape[0], pruned.shape[0]
+    if out_p == out_o:
+        return list(range(out_o))
+    orig = original.detach().reshape(out_o, original.shape[1], -1)
+    prn = pruned.detach().to(orig).reshape(out_p, pruned.shape[1], -1)
+    in_o = orig.shape[1]
+    keys, order = orig[..., 0].reshape(-1).sort()
+    ranked = prn.norm(dim=-1).argsort(dim=1, descending=True)[:, :probes]
+    kept: list[int] = []
+    for i in range(out_p):
+        rows: set[int] | None = None
+        for j in ranked[i].tolist():
+            v = prn[i, j]
+            lo = int(torch.searchsorted(keys, v[:1], right=False))
+            hi = int(torch.searchsorted(keys, v[:1], right=True))
+            pos = order[lo:hi]
+            r, c = pos // in_o, pos % in_o
+            hit = (orig[r, c] == v).all(dim=-1)
+            found = set(r[hit].tolist())
+            rows = found if rows is None else rows & found
+        if rows is None or len(rows) != 1:
+            return None
+        kept.append(rows.pop())
+    if any(b <= a for a, b in zip(kept, kept[1:])):
+        return None
+    return kept

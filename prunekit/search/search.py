@@ -1,0 +1,365 @@
+"""Accuracy- and budget-constrained search over pruning ratios and strategies.
+
+Two questions, one function:
+
+- *tolerance*: "as small as possible while losing at most ``tolerance`` of the metric":
+  per strategy, a bisection on the overall ratio keeps the largest ratio whose metric
+  (after calibration and recovery) is ``>= baseline - tolerance``; the strategy reaching
+  the fewest MACs wins.
+- *budget*: "hit this MACs / params / latency budget with the least loss": per strategy,
+  the cut that just meets the budget, then recovery; the highest metric wins.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError, SearchError
+from ..schedule import SchedulePlan
+from .bisect import largest_passing, smallest_fitting
+from .checkpoint import SearchCheckpoint
+from .engine import SearchConfig, SearchRun, score
+from .result import CrossValidation, SearchPoint, SearchResult
+from .spec import Budget, Strategy
+
+__all__ = ["search", "InfeasibleSearchError", "monotone_note"]
+
+Metric = Callable[[nn.Module], float]
+
+
+class InfeasibleSearchError(SearchError):
+    """No candidate met the constraint; ``points`` holds everything that was measured."""
+
+    def __init__(self, message: str, points: list[SearchPoint]) -> None:
+        super().__init__(message)
+        self.points = points
+
+
+def search(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    metric: Metric,
+    tolerance: float | None = None,
+    budget: Budget | None = None,
+    strategies: Sequence[Strategy] | None = None,
+    recover: Callable[[nn.Module], Any] | None = None,
+    calibrate: Callable[[nn.Module], Any] | None = None,
+    steps: int = 8,
+    max_ratio: float = 0.95,
+    schedule_steps: int = 1,
+    checkpoint: str | Path | None = None,
+    cv_metrics: Sequence[Metric] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> SearchResult:
+    """Find the smallest model within a metric tolerance, or the best model within a budget.
+
+    Every candidate is a fresh copy of ``model`` cut by :func:`prunekit.prune`, then
+    ``calibrate``-d, then ``recover``-ed, then scored by ``metric`` (in eval mode).
+
+    **Pass ``calibrate`` for models with BatchNorm.** A cut changes the inputs of the
+    layers after it, so their BatchNorm running statistics are stale; without
+    ``calibrate`` each candidate is measured with those stale statistics and the search
+    underrates every cut. ``calibrate`` (e.g. a BN recalibration: forward passes over a few
+    training batches in train mode, no gradient steps) runs right after every cut, before
+    ``recover`` and before ``metric``, so no cut model is ever measured with stale
+    statistics. It defaults to ``None`` only because the search cannot know your data:
+    ``calibrate=lambda m: prunekit.recovery.recalibrate_bn(m, train_loader)``.
+
+    Args:
+        model: the trained model; it is not modified.
+        example_inputs: as for :func:`prunekit.prune` (also the input MACs are counted on).
+        metric: ``metric(model) -> float``, higher is better, on validation data (e.g.
+            accuracy as a fraction). Run it under ``torch.no_grad()``.
+        tolerance: the largest allowed drop of ``metric`` from the unpruned model's, in the
+            metric's units (0.01 = one point of a fractional accuracy). Pass this or ``budget``.
+        budget: a :class:`Budget` (``macs``, ``params`` or ``latency``). Pass this or
+            ``tolerance``.
+        strategies: the :class:`Strategy` list to compare under the same constraint
+            (default: one, L2 magnitude ranked globally).
+        recover: quick recovery applied to every candidate (e.g. one fine-tuning epoch);
+            it modifies the model in place or returns the recovered module.
+        calibrate: applied right after every cut, before ``recover`` and ``metric`` (see
+            above); in place or returning the module.
+        steps: bisection steps (the ratio is found to ``max_ratio / 2**steps``).
+        max_ratio: the largest overall ratio (fraction of units removed) tried.
+        schedule_steps: ``> 1`` cuts each candidate in that many steps (the cumulative
+            ratio or, for MACs/params budgets met by ``prune``, the cost target ramps
+            linearly), with ``calibrate`` and ``recover`` after every step: better at high
+            ratios, ``schedule_steps`` times the recovery cost.
+        checkpoint: a directory; after every point its record (JSON) and the best-so-far
+            plan are written atomically. Rerunning with the same directory and settings
+            reuses the recorded points (no re-evaluation) and continues where it stopped.
+        cv_metrics: one metric per cross-validation fold; the chosen model is scored by
+            each, and ``result.cv`` reports their mean ± std.
+        seed: every candidate is built seeded (the cut from ``seed``, the finishing of
+            step ``t = 1, 2, ...`` from ``seed + t``), so a candidate rebuilt from its plan
+            is identical; the caller's random state is restored.
+        progress: print one line per point to stderr.
+
+    Returns:
+        A :class:`SearchResult`: ``model``, ``best``, ``plan``, ``points``, ``baseline``,
+        ``curve()``, ``to_dict()``.
+
+    Raises:
+        ConfigError: invalid arguments (both or neither of ``tolerance`` and ``budget`` ...).
+        SearchError: the checkpoint belongs to other settings, or
+            :class:`InfeasibleSearchError` when no candidate meets the constraint.
+
+    Example:
+        >>> import torch
+        >>> from prunekit.search import search, Budget
+        >>> _ = torch.manual_seed(0)
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+        >>> x = torch.randn(64, 4)
+        >>> ref = net(x).detach()
+        >>> def fidelity(m):  # higher is better
+        ...     with torch.no_grad():
+        ...         return -float((m(x) - ref).pow(2).mean())
+        >>> res = search(net, x[:1], metric=fidelity, tolerance=0.05, steps=4, progress=False)
+        >>> res.best.satisfied, res.best.macs < res.baseline.macs, fidelity(res.model) >= -0.05
+        (True, True, True)
+        >>> res = search(net, x[:1], metric=fidelity, budget=Budget(macs=0.5), progress=False)
+        >>> res.best.macs <= res.baseline.macs // 2
+        True
+    """
+    start = time.perf_counter()
+    config = _config(metric, tolerance, budget, strategies, recover, calibrate, steps,
+                     max_ratio, schedule_steps, seed, progress)  # fmt: skip
+    folds = _check_folds(cv_metrics)
+    ignore = {s.name: _ignore_names(model, s) for s in config.strategies}
+    store = SearchCheckpoint(checkpoint, config.settings(model, example_inputs))
+    better = _fewer_macs if config.mode == "tolerance" else _higher_metric
+    run = SearchRun(model, example_inputs, config, store, better, ignore)
+    run.baseline()
+    notes: list[str] = []
+    for strategy in config.strategies:
+        if config.mode == "tolerance":
+            notes += _tolerance(run, strategy)
+        else:
+            notes += _budget(run, strategy)
+    return _finish(run, notes, folds, start)
+
+
+def _finish(
+    run: SearchRun, notes: list[str], folds: list[Metric] | None, start: float
+) -> SearchResult:
+    """Choose the best point, (re)build its model, cross-validate, write the result."""
+    config, base = run.config, run.base
+    assert base is not None
+    points = sorted(run.visited.values(), key=lambda p: p.index)
+    best = run.best(points)
+    if best is None:
+        raise InfeasibleSearchError(_infeasible(run, points, notes), points)
+    model = run.model_of(best).eval()
+    plans = run.plans_of(best)
+    plan = (
+        plans[0]
+        if config.schedule_steps == 1
+        else SchedulePlan(plans, {"strategy": best.strategy, "ratio": best.ratio})
+    )
+    cv = None
+    if folds is not None:
+        values = [
+            score(f, model, f"(cv_metrics[{i}]) on the chosen model") for i, f in enumerate(folds)
+        ]
+        cv = CrossValidation.of(values)
+    result = SearchResult(
+        model, best, plan, points, base, config.mode, config.constraint(),
+        [s.to_dict() for s in config.strategies], cv, notes, time.perf_counter() - start,
+    )  # fmt: skip
+    run.store.write("result", result.to_dict())
+    return result
+
+
+def _tolerance(run: SearchRun, strategy: Strategy) -> list[str]:
+    """Bisect on the ratio; note a metric that is not monotone in the MACs."""
+    upper = strategy.max_search_ratio(run.config.max_ratio)
+    largest_passing(lambda r: run.evaluate(strategy, ratio=r).satisfied, upper, run.config.steps)
+    return monotone_note(strategy.name, list(run.visited.values()))
+
+
+def monotone_note(strategy: str, points: Sequence[SearchPoint]) -> list[str]:
+    """A note when a smaller model met the tolerance but a larger one did not.
+
+    Bisection assumes that fewer MACs never score better; when the points contradict it,
+    the strongest satisfying point is still the one chosen, but bisection may have
+    skipped stronger ones.
+
+    Example:
+        >>> pts = [SearchPoint("s", "evaluated", r, 0, m, 0.0, ok, 0.0)
+        ...        for r, m, ok in [(0.2, 80, False), (0.4, 60, True)]]
+        >>> monotone_note("s", pts)[0][:45]
+        "strategy 's': the metric is not monotone (a c"
+        >>> monotone_note("s", pts[1:])
+        []
+    """
+    mine = [p for p in points if p.strategy == strategy and p.kind == "evaluated"]
+    for fail in (p for p in mine if not p.satisfied):
+        ok = min((p for p in mine if p.satisfied and p.macs < fail.macs), default=None,
+                 key=lambda p: p.macs)  # fmt: skip
+        if ok is not None:
+            return [
+                f"strategy {strategy!r}: the metric is not monotone (a cut to {fail.macs:,} MACs "
+                f"at ratio {fail.ratio:.4f} missed the tolerance, a smaller one to {ok.macs:,} "
+                f"MACs at ratio {ok.ratio:.4f} met it); the strongest satisfying point is kept, "
+                "but bisection may have skipped stronger ones"
+            ]
+    return []
+
+
+def _budget(run: SearchRun, strategy: Strategy) -> list[str]:
+    """Cut to the budget (prune's own budget search, or bisection on the ratio), recover."""
+    config, base, target = run.config, run.base, run.target
+    assert config.budget is not None and base is not None and target is not None
+    upper = strategy.max_search_ratio(config.max_ratio)
+    unreachable = [
+        f"strategy {strategy.name!r} cannot reach the budget ({config.budget.metric} <= "
+        f"{target:,}): cutting ratio {upper:.3f} is not enough; raise max_ratio or "
+        "max_group_ratio, or loosen the budget"
+    ]
+    if config.budget.metric != "latency" and strategy.is_plain_global:
+        try:
+            run.evaluate(strategy, target=int(target))
+        except ConfigError:
+            if run.trial(strategy, upper).satisfied:
+                raise
+            return unreachable
+        return []
+    zero_fits = run.satisfied(_as_point(base))
+    fits = smallest_fitting(
+        lambda r: run.trial(strategy, r).satisfied, upper, config.steps, zero_fits=zero_fits
+    )
+    if fits is None:
+        return unreachable
+    run.evaluate(strategy, ratio=fits)
+    return []
+
+
+def _as_point(base: Any) -> SearchPoint:
+    return SearchPoint("", "trial", 0.0, base.params, base.macs, base.metric, True, 0.0,
+                       base.latency)  # fmt: skip
+
+
+def _fewer_macs(a: SearchPoint, b: SearchPoint | None) -> bool:
+    """Tolerance mode: fewer MACs, then a higher metric."""
+    if not a.satisfied:
+        return False
+    return b is None or (a.macs, -(a.metric or 0.0)) < (b.macs, -(b.metric or 0.0))
+
+
+def _higher_metric(a: SearchPoint, b: SearchPoint | None) -> bool:
+    """Budget mode: a higher metric, then fewer MACs."""
+    if not a.satisfied:
+        return False
+    return b is None or (-(a.metric or 0.0), a.macs) < (-(b.metric or 0.0), b.macs)
+
+
+def _infeasible(run: SearchRun, points: list[SearchPoint], notes: list[str]) -> str:
+    base = run.base
+    assert base is not None
+    evaluated = [p for p in points if p.metric is not None]
+    if run.config.tolerance is not None:
+        low = min(evaluated, key=lambda p: p.ratio)
+        return (
+            f"no candidate met tolerance={run.config.tolerance}: the unpruned metric is "
+            f"{base.metric:.4f}, the smallest ratio tried ({low.ratio:.4f}, strategy "
+            f"{low.strategy!r}) scored {low.metric:.4f}; raise the tolerance, pass calibrate= "
+            "(BatchNorm recalibration) and recover= (fine-tuning), or raise steps to try "
+            "smaller ratios"
+        )
+    return (
+        f"no strategy met the budget {run.config.constraint()['budget']} after recovery ("
+        + ("; ".join(notes) or f"{len(evaluated)} candidates over budget")
+        + "); loosen the budget, raise max_ratio, or add strategies"
+    )
+
+
+def _config(
+    metric: Any, tolerance: Any, budget: Any, strategies: Any, recover: Any, calibrate: Any,
+    steps: Any, max_ratio: Any, schedule_steps: Any, seed: Any, progress: Any,
+) -> SearchConfig:  # fmt: skip
+    """Validate the arguments of :func:`search`."""
+    if not callable(metric):
+        raise ConfigError(f"metric={metric!r} must be callable model -> float (higher is better)")
+    if (tolerance is None) == (budget is None):
+        raise ConfigError(
+            "pass exactly one of tolerance= (largest allowed metric drop, e.g. 0.01) and "
+            f"budget= (e.g. Budget(macs=0.5)); got tolerance={tolerance!r}, budget={budget!r}"
+        )
+    if tolerance is not None and not _number(tolerance, lambda v: v >= 0):
+        raise ConfigError(f"tolerance={tolerance!r} must be a finite number >= 0, e.g. 0.01")
+    if budget is not None and not isinstance(budget, Budget):
+        raise ConfigError(
+            f"budget={budget!r} must be a prunekit.search.Budget, e.g. Budget(macs=0.5)"
+        )
+    for name, hook in (("recover", recover), ("calibrate", calibrate)):
+        if hook is not None and not callable(hook):
+            raise ConfigError(f"{name}={hook!r} must be callable model -> Any, or None")
+    for name, value in (("steps", steps), ("schedule_steps", schedule_steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be a positive int")
+    if not _number(max_ratio, lambda v: 0 < v < 1):
+        raise ConfigError(f"max_ratio={max_ratio!r} must be a fraction in (0, 1), e.g. 0.95")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} must be an int")
+    chosen = _check_strategies(strategies)
+    tol = float(tolerance) if tolerance is not None else None
+    return SearchConfig(metric, tol, budget, chosen, recover, calibrate, steps,
+                        float(max_ratio), schedule_steps, seed, bool(progress))  # fmt: skip
+
+
+def _number(value: Any, ok: Callable[[float], bool]) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(float(value)) and ok(float(value))
+
+
+def _check_strategies(strategies: Any) -> tuple[Strategy, ...]:
+    chosen = (Strategy(),) if strategies is None else tuple(strategies)
+    bad = [s for s in chosen if not isinstance(s, Strategy)]
+    if not chosen or bad:
+        raise ConfigError(
+            f"strategies must be a non-empty list of prunekit.search.Strategy, got {strategies!r}"
+        )
+    names = [s.name for s in chosen]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"strategy names must be unique; {twice} appear twice: pass name=")
+    return chosen
+
+
+def _check_folds(cv_metrics: Any) -> list[Metric] | None:
+    if cv_metrics is None:
+        return None
+    folds = list(cv_metrics)
+    if not folds or not all(callable(f) for f in folds):
+        raise ConfigError(
+            f"cv_metrics={cv_metrics!r} must be a non-empty list of callables model -> float, "
+            "one per fold"
+        )
+    return folds
+
+
+def _ignore_names(model: nn.Module, strategy: Strategy) -> list[str]:
+    """The strategy's ``ignore`` as qualified names (modules are found in ``model``)."""
+    names = {id(m): n for n, m in model.named_modules()}
+    out = []
+    for item in strategy.ignore:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, nn.Module) and id(item) in names:
+            out.append(names[id(item)])
+        else:
+            raise ConfigError(
+                f"strategy {strategy.name!r}: ignore item {item!r} is not a submodule of the "
+                "searched model nor a module name; pass modules of this model or their names"
+            )
+    return out
