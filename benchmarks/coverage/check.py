@@ -64,6 +64,12 @@ def check_prunekit(
                 model, inputs, ratio=0.5, scope="global", ignore=ignore, trace_mode=trace_mode
             )
             row["prune_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        prunekit.prune(
+            model, inputs, ratio=0.5, scope="global", ignore=ignore, trace_mode=trace_mode,
+            verify="shapes",
+        )  # fmt: skip
+        row["prune_shapes_s"] = time.perf_counter() - t0
         graph = glob.graph
         row["groups"] = len(graph.groups)
         row["exact"] = sum(g.exact for g in graph.groups)

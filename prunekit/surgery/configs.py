@@ -9,12 +9,15 @@ model: a warning says so and the value is left alone.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections import defaultdict
 
 from torch import nn
 
-__all__ = ["sync_configs"]
+__all__ = ["sync_configs", "base_config", "BASE_CONFIG_ATTR"]
+
+BASE_CONFIG_ATTR = "_prunekit_base_config"
 
 _SIZE_WORDS = (
     "head", "size", "dim", "hidden", "intermediate", "ffn", "inner", "embd", "channels",
@@ -42,6 +45,7 @@ def sync_configs(model: nn.Module, widths: list[tuple[int, int]]) -> None:
     """Update config ints equal to an old width; ``widths`` holds (old, new) pairs."""
     if not widths:
         return
+    _remember_base(model)
     new_of: dict[int, set[int]] = defaultdict(set)
     for old, new in widths:
         new_of[old].add(new)
@@ -64,3 +68,21 @@ def sync_configs(model: nn.Module, widths: list[tuple[int, int]]) -> None:
                     UserWarning,
                     stacklevel=4,
                 )
+
+
+def _remember_base(model: nn.Module) -> None:
+    """Keep the root model's config as it was before its first cut (it follows deep copies,
+    so a model pruned in several steps remembers the unpruned config)."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or BASE_CONFIG_ATTR in model.__dict__:
+        return
+    to_dict = getattr(cfg, "to_dict", None)
+    if callable(to_dict):
+        model.__dict__[BASE_CONFIG_ATTR] = copy.deepcopy(to_dict())
+
+
+def base_config(model: nn.Module) -> dict[str, object] | None:
+    """The root config (``model.config.to_dict()``) before prunekit first cut ``model``;
+    ``None`` if it was never cut or has no config."""
+    value = model.__dict__.get(BASE_CONFIG_ATTR)
+    return copy.deepcopy(value) if isinstance(value, dict) else None
