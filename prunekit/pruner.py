@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 import torch
 from torch import nn
 
 from .allocation import (
-    SCOPES,
     AllocationSpec,
     BudgetReport,
     allocate,
+    check_group_keys,
     resolve_target,
     search_budget,
     select_units,
+    validate_ratio,
 )
 from .allocation.candidates import ignored_names, is_ignored, producer_modules
 from .analysis import analyze
@@ -27,20 +27,23 @@ from .graph.dependency import DependencyGraph, Group
 from .importance import Importance, get_importance
 from .plan import PruningPlan, record_step
 from .result import PruneResult, PruneSummary
+from .sparsity.weight_level import WeightPruneResult, is_weight_level, prune_weight_level
 from .verify import check_runs, check_verify, verified_cut
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .schedule import Callback, Schedule, ScheduleResult
+
+
+def _run_schedule(pruner: Pruner, schedule: str | Schedule, **kwargs: Any) -> ScheduleResult:
+    """Run ``schedule`` on ``pruner`` (see :func:`prunekit.schedule.run_schedule`)."""
+    from .schedule import run_schedule as run
+
+    return run(pruner, schedule, **kwargs)
+
+
 __all__ = ["prune", "Pruner", "PruneResult", "PruneSummary"]
-
-
-def _validate(ratio: float, scope: str, round_to: int) -> None:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
-        raise ConfigError(f"ratio={ratio!r} is not a number; pass a float in [0, 1), e.g. 0.5")
-    if not 0.0 <= float(ratio) < 1.0:
-        raise ConfigError(f"ratio={ratio!r} is outside [0, 1); pass the fraction of units to cut")
-    if scope not in SCOPES:
-        raise ConfigError(f"scope={scope!r} is unknown; use one of {SCOPES}")
-    if not isinstance(round_to, int) or round_to < 1:
-        raise ConfigError(f"round_to={round_to!r} must be a positive int (e.g. 8)")
 
 
 class Pruner:
@@ -91,7 +94,7 @@ class Pruner:
         verify: str = "exact",
     ) -> None:
         if ratio is not None:
-            _validate(ratio, scope, round_to)
+            validate_ratio(ratio, scope, round_to)
         self.spec = AllocationSpec(
             ratio, scope, dict(module_ratios or {}), threshold, max_ratio, round_to,
             dict(group_ratios or {}),
@@ -130,7 +133,7 @@ class Pruner:
     ) -> tuple[AllocationSpec, dict[str, float]]:
         spec, tg = self.spec, dict(self.targets if targets is None else targets)
         if ratio is not None:
-            _validate(ratio, spec.scope, spec.round_to)
+            validate_ratio(ratio, spec.scope, spec.round_to)
             spec = dataclasses.replace(spec, ratio=ratio)
             tg = {}
         sized = spec.ratio is not None or spec.threshold is not None
@@ -239,7 +242,7 @@ class Pruner:
             )  # fmt: skip
             return chosen
         if spec.group_ratios:
-            _check_group_keys(spec.group_ratios, graph)
+            check_group_keys(spec.group_ratios, (g.key for g in graph.groups))
         if (
             spec.module_ratios
             or spec.group_ratios
@@ -273,18 +276,10 @@ class Pruner:
         targets: dict[str, float],
     ) -> PruningPlan:
         imp = self.importance
-        meta: dict[str, Any] = {
-            "ratio": spec.ratio, "scope": spec.scope, "round_to": spec.round_to,
-            "importance": imp if isinstance(imp, str) else type(imp).__name__,
-        }  # fmt: skip
-        if spec.module_ratios:
-            meta["module_ratios"] = dict(spec.module_ratios)
-        if spec.group_ratios:
-            meta["group_ratios"] = dict(spec.group_ratios)
-        if spec.threshold is not None:
-            meta["threshold"] = float(spec.threshold)
-        if spec.max_ratio < 1.0:
-            meta["max_ratio"] = spec.max_ratio
+        extra = spec.meta()
+        meta = {k: extra.pop(k) for k in ("ratio", "scope", "round_to")}
+        meta["importance"] = imp if isinstance(imp, str) else type(imp).__name__
+        meta.update(extra)
         meta.update({f"target_{k}": v for k, v in targets.items()})
         if self.trace_mode != "eval":
             meta["trace_mode"] = self.trace_mode
@@ -295,6 +290,55 @@ class Pruner:
         )
 
 
+class _Options(TypedDict, total=False):
+    """The keyword options every form of :func:`prune` accepts (for its overloads)."""
+
+    ratio: float | None
+    importance: str | Importance
+    scope: str
+    ignore: Any
+    round_to: int
+    inplace: bool
+    module_ratios: dict[str, float] | None
+    threshold: float | None
+    max_ratio: float
+    target_params: float | None
+    target_macs: float | None
+    trace_mode: str
+    group_ratios: dict[str, float] | None
+    verify: str
+    steps: int | None
+    ramp: str
+    callback: Callback | None
+
+
+@overload
+def prune(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    schedule: None = None,
+    granularity: Literal["structured"] = "structured",
+    **options: Unpack[_Options],
+) -> PruneResult: ...
+@overload
+def prune(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    schedule: str | Schedule,
+    granularity: Literal["structured"] = "structured",
+    **options: Unpack[_Options],
+) -> ScheduleResult: ...
+@overload
+def prune(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    granularity: str,
+    schedule: str | Schedule | None = None,
+    **options: Unpack[_Options],
+) -> WeightPruneResult: ...
 def prune(
     model: nn.Module,
     example_inputs: Any,
@@ -313,17 +357,26 @@ def prune(
     trace_mode: str = "eval",
     group_ratios: dict[str, float] | None = None,
     verify: str = "exact",
-) -> PruneResult:
-    """Structurally prune ``model``: remove its lowest-scoring units.
+    schedule: str | Schedule | None = None,
+    steps: int | None = None,
+    ramp: str = "cubic",
+    callback: Callback | None = None,
+    granularity: str = "structured",
+) -> PruneResult | ScheduleResult | WeightPruneResult:
+    """Prune ``model``: remove its lowest-scoring units (or mask its lowest weights).
 
     Args:
         model: the model to prune; untouched unless ``inplace=True``.
         example_inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs.
-        ratio: fraction of units to remove, in [0, 1).
-        importance: a criterion name (``"l1"``, ``"l2"``, ``"random"`` ...) or object; an
+        ratio: fraction of units to remove, in [0, 1) (with a schedule: the final fraction;
+            at weight level: the fraction of weights).
+        importance: a criterion name (``"l1"``, ``"l2"``, ``"taylor"``, ``"loss"``,
+            ``"random"`` ... see :func:`prunekit.importance.available_importances`) or object
+            (e.g. ``Taylor(data=loader, loss_fn=fn)``, ``Fuse(["taylor", "l2"])``); an
             object with a ``prepare(model, graph)`` method (data-driven criteria) is prepared
-            on the analysed copy first.
-        scope: ``"local"`` (same fraction per group) or ``"global"`` (ranked across groups).
+            on the analysed copy first, again before every step of a schedule.
+        scope: ``"local"`` (same fraction per group) or ``"global"`` (ranked across groups);
+            at weight level also ``"row"`` (per output unit).
         ignore: modules (or qualified names) whose own output units must be kept.
         round_to: kept widths are rounded up to a multiple of this.
         inplace: modify ``model`` itself; on failure it is left as it was.
@@ -344,18 +397,66 @@ def prune(
             but blind to code that silently reads a stale size). If the check fails, every
             group is probed with a trial cut, the breaking ones are frozen, and the step is
             redone.
+        schedule: when to cut: ``None`` (one step), ``"oneshot"``, ``"iterative"``
+            (``steps`` steps along a ``ramp``, re-scoring before each), ``"hierarchical"``
+            (``steps`` stages, deepest groups first), a registered name (see
+            :func:`prunekit.schedule.register_schedule`) or a schedule object
+            (``prunekit.schedule.Iterative(0.5, steps=8)``). Named schedules are sized by
+            ``ratio`` alone.
+        steps: iterative steps / hierarchical stages (default 4 / 2).
+        ramp: ``"cubic"`` (Zhu & Gupta 2017) or ``"linear"``, for ``"iterative"``.
+        callback: ``callback(model, step)`` between steps, e.g. a short fine-tune.
+        granularity: ``"structured"`` (default: remove whole units), ``"unstructured"``
+            (mask single weights) or ``"N:M"`` (``"2:4"``, ``"4:8"``: keep N of every M
+            weights along the input dim). Weight level takes ``ratio``, ``importance``
+            (``"magnitude"``/``"l1"``/``"l2"``, ``"random"``, ``Taylor(data=, loss_fn=)``,
+            ``Wanda(data=)``), ``scope``, ``ignore``, ``inplace`` and an ``"iterative"``
+            schedule. On CPU it saves bytes (``result.save(path)``), not time.
 
     Returns:
-        A :class:`PruneResult` with ``.model``, ``.plan`` and ``.summary()``.
+        A :class:`PruneResult` (``.model``, ``.plan``, ``.summary()``); with a schedule a
+        :class:`prunekit.schedule.ScheduleResult` (``.model``, ``.plan``: the replayable
+        :class:`~prunekit.schedule.SchedulePlan`, ``.steps``: each step's
+        :class:`PruneResult`, ``.summary()``); at weight level a
+        :class:`prunekit.sparsity.WeightPruneResult` (``.model`` with masks kept during
+        fine-tuning, ``.summary()`` per layer, ``.make_permanent()``, ``.save(path)``).
 
     Example:
         >>> import torch, prunekit
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
         ...                           torch.nn.Conv2d(8, 4, 3))
-        >>> res = prunekit.prune(net, torch.randn(1, 3, 8, 8), ratio=0.5)
-        >>> res.model[0].out_channels
+        >>> x = torch.randn(1, 3, 8, 8)
+        >>> prunekit.prune(net, x, ratio=0.5).model[0].out_channels
         4
+        >>> res = prunekit.prune(net, x, ratio=0.5, schedule="iterative", steps=2, ramp="linear")
+        >>> [p.num_removed for p in res.plan.steps], res.model[0].out_channels
+        ([2, 2], 4)
+        >>> sparse = prunekit.prune(net, x, ratio=0.75, granularity="unstructured")
+        >>> round(sparse.summary().weight_sparsity, 2), type(sparse.make_permanent()[0]).__name__
+        (0.75, 'Conv2d')
     """
+    sizing: dict[str, Any] = {"module_ratios": module_ratios, "threshold": threshold,
+              "target_params": target_params, "target_macs": target_macs,
+              "group_ratios": group_ratios, "max_ratio": max_ratio < 1.0}  # fmt: skip
+    if is_weight_level(granularity):
+        sizing.update(round_to=round_to != 1, trace_mode=trace_mode != "eval",
+                      verify=verify != "exact")  # fmt: skip
+        return prune_weight_level(
+            model, granularity=granularity, ratio=ratio, importance=importance, scope=scope,
+            ignore=ignore, inplace=inplace, schedule=schedule, steps=steps, ramp=ramp,
+            callback=callback, structured_only=sorted(k for k, v in sizing.items() if v),
+        )  # fmt: skip
+    if schedule is not None:
+        return _run_schedule(
+            Pruner(model, example_inputs, importance=importance, scope=scope, ignore=ignore,
+                   round_to=round_to, inplace=inplace, trace_mode=trace_mode, verify=verify),
+            schedule, ratio=ratio, steps=steps, ramp=ramp, callback=callback,
+            sizing=sorted(k for k, v in sizing.items() if v),
+        )  # fmt: skip
+    if steps is not None or callback is not None:
+        raise ConfigError(
+            f"steps={steps!r}/callback={callback!r} need a schedule: pass schedule='iterative'"
+        )
     pruner = Pruner(
         model, example_inputs, importance=importance, ratio=ratio, scope=scope, ignore=ignore,
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
@@ -363,14 +464,3 @@ def prune(
         inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios, verify=verify,
     )  # fmt: skip
     return pruner.step()
-
-
-def _check_group_keys(group_ratios: Mapping[str, float], graph: DependencyGraph) -> None:
-    """Every key of ``group_ratios`` must name a prunable group of ``graph``."""
-    keys = {g.key for g in graph.groups}
-    unknown = [k for k in group_ratios if k not in keys]
-    if unknown:
-        raise ConfigError(
-            f"group_ratios names {unknown[:5]}, which are not prunable groups of this model; "
-            f"valid keys: {sorted(keys)[:12]} (print(prunekit.analyze(model, inputs)) lists them)"
-        )

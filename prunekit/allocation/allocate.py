@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -12,7 +13,7 @@ from ..graph.dependency import Group
 from .ratio import SCOPES
 from .rules import check_fraction, clamp_removal, lowest, module_ratio
 
-__all__ = ["AllocationSpec", "allocate", "global_order"]
+__all__ = ["AllocationSpec", "allocate", "check_group_keys", "global_order"]
 
 
 @dataclass
@@ -68,6 +69,43 @@ class AllocationSpec:
             check_fraction(f"group_ratios[{key!r}]", r)
         if self.threshold is not None and not isinstance(self.threshold, (int, float)):
             raise ConfigError(f"threshold={self.threshold!r} must be a number (a score)")
+
+    def meta(self) -> dict[str, Any]:
+        """The settings a plan records (JSON-serialisable; defaults left out).
+
+        Example:
+            >>> AllocationSpec(0.5, max_ratio=0.8).meta()
+            {'ratio': 0.5, 'scope': 'local', 'round_to': 1, 'max_ratio': 0.8}
+        """
+        meta: dict[str, Any] = {"ratio": self.ratio, "scope": self.scope, "round_to": self.round_to}
+        if self.module_ratios:
+            meta["module_ratios"] = dict(self.module_ratios)
+        if self.group_ratios:
+            meta["group_ratios"] = dict(self.group_ratios)
+        if self.threshold is not None:
+            meta["threshold"] = float(self.threshold)
+        if self.max_ratio < 1.0:
+            meta["max_ratio"] = self.max_ratio
+        return meta
+
+
+def check_group_keys(group_ratios: Mapping[str, float], keys: Iterable[str]) -> None:
+    """Every key of ``group_ratios`` must name a prunable group (one of ``keys``).
+
+    Example:
+        >>> check_group_keys({"fc.weight:0": 0.5}, ["fc.weight:0"])
+        >>> check_group_keys({"fc2.weight:0": 0.5}, ["fc.weight:0"])
+        Traceback (most recent call last):
+        ...
+        prunekit.errors.ConfigError: group_ratios names ['fc2.weight:0'], which are not prunable groups of this model; valid keys: ['fc.weight:0'] (print(prunekit.analyze(model, inputs)) lists them)
+    """
+    valid = set(keys)
+    unknown = [k for k in group_ratios if k not in valid]
+    if unknown:
+        raise ConfigError(
+            f"group_ratios names {unknown[:5]}, which are not prunable groups of this model; "
+            f"valid keys: {sorted(valid)[:12]} (print(prunekit.analyze(model, inputs)) lists them)"
+        )
 
 
 def global_order(groups: list[Group], scores: Mapping[int, torch.Tensor]) -> list[tuple[int, int]]:

@@ -10,8 +10,9 @@ import torch
 
 from ..errors import ConfigError
 from ..graph.dependency import Group
+from .ratio import SCOPES
 
-__all__ = ["clamp_removal", "lowest", "module_ratio", "check_fraction"]
+__all__ = ["clamp_removal", "lowest", "module_ratio", "check_fraction", "validate_ratio"]
 
 
 def check_fraction(name: str, value: object, *, upper_inclusive: bool = False) -> float:
@@ -65,3 +66,23 @@ def module_ratio(
             if fnmatchcase(name, pattern) or name.startswith(pattern + "."):
                 return check_fraction(f"module_ratios[{pattern!r}]", ratio)
     return None
+
+
+def validate_ratio(ratio: object, scope: str, round_to: object) -> None:
+    """Check the arguments of a ratio cut: ``ratio`` in [0, 1), a known scope, ``round_to >= 1``.
+
+    Example:
+        >>> validate_ratio(0.5, "local", 8)
+        >>> validate_ratio(1.5, "local", 1)
+        Traceback (most recent call last):
+        ...
+        prunekit.errors.ConfigError: ratio=1.5 is outside [0, 1); pass the fraction of units to cut
+    """
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
+        raise ConfigError(f"ratio={ratio!r} is not a number; pass a float in [0, 1), e.g. 0.5")
+    if not 0.0 <= float(ratio) < 1.0:
+        raise ConfigError(f"ratio={ratio!r} is outside [0, 1); pass the fraction of units to cut")
+    if scope not in SCOPES:
+        raise ConfigError(f"scope={scope!r} is unknown; use one of {SCOPES}")
+    if not isinstance(round_to, int) or round_to < 1:
+        raise ConfigError(f"round_to={round_to!r} must be a positive int (e.g. 8)")

@@ -4,26 +4,67 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
 from ..errors import ConfigError
+from ..evaluation.cost import CostReport
 from ..pruner import Pruner, PruneResult
+from ..result import PruneSummary
 from .plan import SchedulePlan
 
 __all__ = ["Callback", "OneShot", "Iterative", "Hierarchical", "ScheduleResult", "ramp"]
 
-Callback = Callable[[nn.Module, int], None]
+Callback = Callable[[nn.Module, int], object]
 _RAMPS = ("linear", "cubic")
 
 
 @dataclass
 class ScheduleResult:
-    """The final model, the replayable plan, and every step's :class:`PruneResult`."""
+    """The final model, the replayable plan, and every step's :class:`PruneResult`.
+
+    ``before``/``after`` are the costs of the unpruned and the final model, and
+    :meth:`summary` reports them with each group's width before the first step and after
+    the last, like :meth:`PruneResult.summary` does for one step.
+    """
 
     model: nn.Module
     plan: SchedulePlan
     steps: list[PruneResult] = field(default_factory=list)
+
+    def _ends(self) -> tuple[PruneResult, PruneResult]:
+        if not self.steps:
+            raise ConfigError("the schedule made no step (every ratio was 0): nothing to report")
+        return self.steps[0], self.steps[-1]
+
+    @property
+    def before(self) -> CostReport:
+        """Params and MACs of the unpruned model."""
+        return self._ends()[0].before
+
+    @property
+    def after(self) -> CostReport:
+        """Params and MACs of the final model."""
+        return self._ends()[1].after
+
+    def widths(self) -> list[tuple[str, int, int]]:
+        """``(group key, width before the first step, width after the last)`` per group."""
+        first = self._ends()[0].plan
+        now = dict(first.group_sizes)
+        for p in self.plan.steps:
+            for key, size in p.group_sizes.items():
+                if key in now:
+                    now[key] = size - len(p.removed.get(key, []))
+        return [(k, first.group_sizes[k], now[k]) for k in first.group_sizes]
+
+    def summary(self) -> PruneSummary:
+        """Params, MACs and group widths before the first step and after the last."""
+        return PruneSummary(self.before, self.after, self.widths())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict: the schedule plan and the summary."""
+        return {"plan": self.plan.to_dict(), "summary": self.summary().to_dict()}
 
 
 def ramp(final: float, steps: int, kind: str = "cubic", initial: float = 0.0) -> list[float]:

@@ -13,6 +13,13 @@ Example:
     >>> plain = sparsity.make_permanent(masked)
     >>> round(sparsity.sparsity_summary(plain).weight_sparsity, 2)
     0.5
+
+    The same through :func:`prunekit.prune` (``granularity="unstructured"`` or ``"2:4"``):
+
+    >>> import prunekit
+    >>> res = prunekit.prune(net, torch.randn(1, 8), ratio=0.5, granularity="unstructured")
+    >>> round(res.summary().weight_sparsity, 2), type(res.make_permanent()[0]).__name__
+    (0.5, 'Linear')
 """
 
 from .export import SparseExport, load_sparse, save_sparse
@@ -22,8 +29,10 @@ from .prune import prune_weights
 from .scores import WeightCriterion, get_weight_criterion, register_weight_criterion
 from .summary import LayerSparsity, SparsitySummary, sparsity_summary
 from .targets import weight_targets
+from .weight_level import GRANULARITIES, WeightPruneResult, is_weight_level, prune_weight_level
 
 __all__ = [
+    "GRANULARITIES",
     "SCOPES",
     "LayerSparsity",
     "SparseExport",
@@ -46,4 +55,7 @@ __all__ = [
     "sparsity_summary",
     "unstructured_mask",
     "weight_targets",
+    "WeightPruneResult",
+    "is_weight_level",
+    "prune_weight_level",
 ]

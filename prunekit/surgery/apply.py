@@ -53,11 +53,14 @@ def light_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def zero_slices(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -> int:
+def zero_slices(
+    model: nn.Module, removals: dict[tuple[str, int], np.ndarray], *, inplace: bool = False
+) -> int:
     """Zero the given slices of every parameter (not buffers); return how many elements.
 
-    Out of place: each touched parameter is replaced by a zeroed copy (in every module that
-    holds it), so this is safe on a :func:`light_copy`.
+    By default out of place: each touched parameter is replaced by a zeroed copy (in every
+    module that holds it), so this is safe on a :func:`light_copy`. ``inplace=True`` writes
+    into the tensors (for a model that owns them and is about to lose those slices anyway).
     """
     owners = tensor_owners(model)
     per_tensor: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
@@ -70,12 +73,14 @@ def zero_slices(model: nn.Module, removals: dict[tuple[str, int], np.ndarray]) -
         for name, cuts in per_tensor.items():
             holders = owners[name]
             old = getattr(holders[0][0], holders[0][1])
-            new = old.detach().clone()
+            new = old.detach() if inplace else old.detach().clone()
             extent = list(new.shape)
             for dim, pos in cuts.items():
                 new.index_fill_(dim, torch.as_tensor(pos, dtype=torch.long, device=new.device), 0)
                 extent[dim] -= len(pos)
             total += new.numel() - int(np.prod(extent))
+            if inplace:
+                continue
             value = nn.Parameter(new, requires_grad=old.requires_grad)
             for mod, attr, _ in holders:
                 mod._parameters[attr] = value

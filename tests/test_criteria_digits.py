@@ -1,11 +1,13 @@
 """Acceptance: on a small MLP trained on real digits, cutting 50% of the hidden neurons by
 Taylor or by exact loss contribution loses less accuracy (before fine-tuning) than random.
 
-Measured (see the issue note): one-shot 50% cuts by single-unit scores are dominated by
-interactions between units (removing one of two redundant units is harmless, removing both
-is not), so one-shot Taylor / loss contribution only sometimes beat random here. Re-scoring
-between steps fixes that: the test prunes in 8 linear steps, re-estimating scores after
-each (no fine-tuning), and compares with random one-shot cuts over 5 seeds.
+Measured on this net (3 training seeds, calibration on 400 held-out training images, random
+averaged over 10 seeds): one-shot Taylor |E[sum w g]| drops 0.075-0.084 against random
+0.14-0.25, so it is tested one-shot. One-shot loss contribution drops 0.19-0.21 and does not
+beat random reliably: single-unit ΔL ranks units one at a time, but half the units go at
+once and their effects do not add (two redundant units each look harmless alone); neither
+|ΔL| (0.14-0.18) nor more batches change that. Re-scoring between steps does: with
+``schedule="iterative"`` (8 linear steps, no fine-tuning) it drops 0.03-0.09.
 """
 
 from __future__ import annotations
@@ -19,14 +21,12 @@ from torch import nn
 import prunekit
 from prunekit.data import load_digits
 from prunekit.importance import LossContribution, RandomImportance, Taylor, spearman
-from prunekit.schedule import Iterative
 
 HIDDEN = 64
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def setup() -> tuple[
-    nn.Module, list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, torch.Tensor
-]:
+def setup() -> tuple[nn.Module, list[Batch], torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     train, val = load_digits(seed=0)
     x, y = train.tensors[0].flatten(1), train.tensors[1]
@@ -49,7 +49,7 @@ def setup() -> tuple[
     return net.eval(), batches, val.tensors[0].flatten(1), val.tensors[1]
 
 
-def loss_fn(out: torch.Tensor, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def loss_fn(out: torch.Tensor, batch: Batch) -> torch.Tensor:
     return F.cross_entropy(out, batch[1])
 
 
@@ -63,31 +63,33 @@ def test_taylor_and_loss_contribution_beat_random_on_digits() -> None:
     example = vx[:2]
     base = accuracy(net, vx, vy)
     assert base > 0.9
-    drops: dict[str, float] = {}
-    criteria = {
+    make = {
         "taylor": lambda: Taylor(data=batches, loss_fn=loss_fn),
         "loss": lambda: LossContribution(data=batches, loss_fn=loss_fn),
     }
-    for name, make in criteria.items():
-        out = Iterative(0.5, steps=8, ramp="linear").run(
-            prunekit.Pruner(net, example, importance=make())
+    drops: dict[str, float] = {}
+    for name, crit in make.items():
+        one = prunekit.prune(net, example, ratio=0.5, importance=crit())
+        it = prunekit.prune(
+            net, example, ratio=0.5, importance=crit(), schedule="iterative", steps=8, ramp="linear"
         )
-        assert out.model[0].out_features == HIDDEN // 2
-        drops[name] = base - accuracy(out.model, vx, vy)
-        one_shot = prunekit.prune(net, example, ratio=0.5, importance=make()).model
-        drops[name + "_oneshot"] = base - accuracy(one_shot, vx, vy)
-    random = [
-        base
-        - accuracy(
-            prunekit.prune(net, example, ratio=0.5, importance=RandomImportance(seed=s)).model,
-            vx,
-            vy,
-        )
-        for s in range(5)
-    ]
-    mean_random = sum(random) / len(random)
+        assert one.model[0].out_features == it.model[0].out_features == HIDDEN // 2
+        assert len(it.plan.steps) == 8
+        drops[name] = base - accuracy(one.model, vx, vy)
+        drops[name + "_iterative"] = base - accuracy(it.model, vx, vy)
+    random = torch.tensor(
+        [
+            base
+            - accuracy(
+                prunekit.prune(net, example, ratio=0.5, importance=RandomImportance(seed=s)).model,
+                vx,
+                vy,
+            )
+            for s in range(5)
+        ]
+    )
     graph = prunekit.analyze(net, example)
-    tay, lc = criteria["taylor"](), criteria["loss"]()
+    tay, lc = make["taylor"](), make["loss"]()
     t0 = time.perf_counter()
     tay.prepare(net, graph)
     t_scores = tay(graph.groups[0], graph.tensors)
@@ -95,17 +97,17 @@ def test_taylor_and_loss_contribution_beat_random_on_digits() -> None:
     lc.prepare(net, graph)
     l_scores = lc(graph.groups[0], graph.tensors)
     t2 = time.perf_counter()
-    rho = spearman(t_scores, l_scores.abs())
-    rho_random = spearman(
-        torch.rand(HIDDEN, generator=torch.Generator().manual_seed(0)),
-        lc(graph.groups[0], graph.tensors),
-    )
+    rho, rho_signed = spearman(t_scores, l_scores.abs()), spearman(t_scores, l_scores)
+    rho_random = spearman(torch.rand(HIDDEN, generator=torch.Generator().manual_seed(0)), l_scores)
     print(
-        f"\nbase acc {base:.3f}; drops {drops}; random {[round(r, 3) for r in random]} "
-        f"mean {mean_random:.3f}; spearman(taylor, |dL|) {rho:.3f}, random {rho_random:.3f}; "
-        f"cost: taylor {t1 - t0:.3f}s, loss contribution {t2 - t1:.3f}s "
+        f"\nbase acc {base:.3f}; drops { ({k: round(v, 3) for k, v in drops.items()}) }; random "
+        f"{random.mean():.3f} ± {random.std():.3f} ({[round(r, 3) for r in random.tolist()]}); "
+        f"spearman(taylor, |dL|) {rho:.3f}, (taylor, dL) {rho_signed:.3f}, random "
+        f"{rho_random:.3f}; cost: taylor {t1 - t0:.3f}s, loss contribution {t2 - t1:.3f}s "
         f"({lc.forwards_} unit-forwards vs {len(batches)} forward+backward)"
     )
+    mean_random = float(random.mean())
     assert drops["taylor"] < mean_random
-    assert drops["loss"] < mean_random
+    assert drops["taylor_iterative"] < mean_random
+    assert drops["loss_iterative"] < mean_random
     assert rho > 0.3 > abs(rho_random)
