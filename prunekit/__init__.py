@@ -14,6 +14,7 @@ from . import (
 )
 from . import surgery as _surgery  # noqa: F401  (registers the built-in layer handlers)
 from .analysis import analyze
+from .api import prune
 from .errors import (
     ConfigError,
     EquivalenceError,
@@ -26,7 +27,9 @@ from .errors import (
 from .export import load, save
 from .graph import DependencyGraph, Group, Member
 from .plan import PruningPlan
-from .pruner import Pruner, PruneResult, PruneSummary, prune
+from .pruner import Pruner, PruneResult, PruneSummary
+from .schedule import ScheduleResult
+from .sparsity import WeightPruneResult
 
 __version__ = "0.1.0"
 
@@ -43,8 +46,10 @@ __all__ = [
     "PruneSummary",
     "PrunekitError",
     "PruningPlan",
+    "ScheduleResult",
     "TraceError",
     "UnsupportedOpWarning",
+    "WeightPruneResult",
     "__version__",
     "analyze",
     "data",

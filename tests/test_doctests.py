@@ -28,6 +28,9 @@ def test_public_api_has_examples() -> None:
     for name in (
         "prunekit.analysis",
         "prunekit.pruner",
+        "prunekit.api",
+        "prunekit.schedule.registry",
+        "prunekit.sparsity.weight_level",
         "prunekit.plan",
         "prunekit.testing",
         "prunekit.search.search",

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..api import prune
 from ..plan import PruningPlan
-from ..pruner import prune
 from .spec import Strategy
 
 __all__ = [
