@@ -44,6 +44,7 @@ class _Options(TypedDict, total=False):
     trace_mode: str
     group_ratios: dict[str, float] | None
     verify: str
+    calibration_data: Any
     steps: int | None
     ramp: str
     callback: Callback | None
@@ -94,6 +95,7 @@ def prune(
     trace_mode: str = "eval",
     group_ratios: dict[str, float] | None = None,
     verify: str = "exact",
+    calibration_data: Any = None,
     schedule: str | Schedule | None = None,
     steps: int | None = None,
     ramp: str = "cubic",
@@ -134,6 +136,11 @@ def prune(
             but blind to code that silently reads a stale size). If the check fails, every
             group is probed with a trial cut, the breaking ones are frozen, and the step is
             redone.
+        calibration_data: batches (e.g. a ``DataLoader``) to re-estimate every BatchNorm's
+            running statistics on after each cut (a cut changes what each BatchNorm sees, and
+            stale statistics can drop accuracy to chance). Defaults to the data-driven
+            criterion's own calibration data; pass ``False`` to skip. Without either, the
+            statistics are left as they were (a warning-free no-op for models without BN).
         schedule: when to cut: ``None`` (one step), ``"oneshot"``, ``"iterative"``
             (``steps`` steps along a ``ramp``, re-scoring before each), ``"hierarchical"``
             (``steps`` stages, deepest groups first), a registered name (see
@@ -186,7 +193,8 @@ def prune(
     if schedule is not None:
         return _run_schedule(
             Pruner(model, example_inputs, importance=importance, scope=scope, ignore=ignore,
-                   round_to=round_to, inplace=inplace, trace_mode=trace_mode, verify=verify),
+                   round_to=round_to, inplace=inplace, trace_mode=trace_mode, verify=verify,
+                   calibration_data=calibration_data),
             schedule, ratio=ratio, steps=steps, ramp=ramp, callback=callback,
             sizing=sorted(k for k, v in sizing.items() if v),
         )  # fmt: skip
@@ -199,5 +207,6 @@ def prune(
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
         inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios, verify=verify,
+        calibration_data=calibration_data,
     )  # fmt: skip
     return pruner.step()

@@ -82,6 +82,7 @@ class Pruner:
         trace_mode: str = "eval",
         group_ratios: dict[str, float] | None = None,
         verify: str = "exact",
+        calibration_data: Any = None,
     ) -> None:
         if ratio is not None:
             validate_ratio(ratio, scope, round_to)
@@ -107,6 +108,8 @@ class Pruner:
         self.inplace = inplace
         self.trace_mode = trace_mode
         self.verify = check_verify(verify)
+        self.calibration_data = calibration_data
+        self.recalibrated_: int = 0
         self.model_: nn.Module = model
         self.plans_: list[PruningPlan] = []
         self.scores_: dict[str, torch.Tensor] = {}
@@ -164,12 +167,29 @@ class Pruner:
             current.__dict__.update(work.__dict__)
             current.__class__ = work.__class__
             work = current
+        self._recalibrate(work)
         record_step(work, plan, self.example_inputs)
         self.model_, self.graph_ = work, graph
         self.scores_ = {g.key: scores[g.id] for g in candidates}
         self.plans_.append(plan)
         reference = None if self.inplace else current
         return PruneResult(work, plan, graph, self.example_inputs, reference, before)
+
+    def _recalibrate(self, model: nn.Module) -> None:
+        """Re-estimate BatchNorm statistics of the cut model (never hand back stale ones).
+
+        Data: ``calibration_data``, else the data-driven criterion's own batches. The
+        recalibration lives in ``prunekit.recovery.batchnorm``, which depends on nothing in
+        prunekit but its errors, so the pruner can use it without a dependency cycle.
+        """
+        data = self.calibration_data
+        if data is None:
+            data = getattr(self.criterion, "data", None)
+        self.recalibrated_ = 0
+        if data is not None and data is not False:
+            from .recovery.batchnorm import recalibrate_bn
+
+            self.recalibrated_ = recalibrate_bn(model, data)
 
     def _attempt(
         self,

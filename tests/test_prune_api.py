@@ -390,3 +390,28 @@ def test_light_copy_shares_storage_but_cut_and_zero_never_write_into_it() -> Non
     name = next(n for n, _ in twin.named_parameters())
     assert zero_slices(twin, {(name, 0): np.array([0, 1])}) > 0
     assert_same_state(net, snap)
+
+
+# --------------------------------------------------------------------------- BN recalibration
+
+
+def test_calibration_data_recalibrates_batchnorm_after_the_cut() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8)
+    ).eval()
+    data = [torch.randn(16, 3, 10, 10) + 2.0 for _ in range(2)]
+    stale = prunekit.prune(net, data[0][:1], ratio=0.5).model
+    pruner = prunekit.Pruner(net, data[0][:1], ratio=0.5, calibration_data=data)
+    fresh = pruner.step().model
+    assert pruner.recalibrated_ == 32
+    # the second BN holds the statistics of what it sees while the first one normalises with
+    # batch statistics (BN layers run in train mode during recalibration, as in update_bn)
+    head = copy.deepcopy(fresh[:4]).train()
+    with torch.no_grad():
+        feats = torch.cat([head(x) for x in data])
+    torch.testing.assert_close(fresh[4].running_mean, feats.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(stale[4].running_mean, fresh[4].running_mean)
+    assert not torch.equal(
+        net[4].running_mean, fresh[4].running_mean[:1].expand(8)
+    )  # original kept
