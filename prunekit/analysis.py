@@ -25,7 +25,12 @@ __all__ = ["analyze", "probe"]
 
 
 def analyze(
-    model: nn.Module, example_inputs: Any, *, verify: bool = True, trace_mode: str = "eval"
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    verify: bool = True,
+    trace_mode: str = "eval",
+    attention: str = "heads",
 ) -> DependencyGraph:
     """Trace ``model`` with ``example_inputs`` and return its dependency groups.
 
@@ -35,6 +40,8 @@ def analyze(
         verify: probe every group with a trial cut on a copy and freeze those that break.
         trace_mode: ``"eval"``, or ``"train"`` to include branches that only run in training
             (auxiliary heads); buffers are restored after the trace.
+        attention: ``"heads"`` (attention reshapes offer whole heads as units) or
+            ``"head_dims"`` (they offer head dims: unit d is dim d of every head).
 
     Returns:
         The :class:`~prunekit.graph.DependencyGraph`; ``print(graph)`` lists groups, members
@@ -47,7 +54,7 @@ def analyze(
         >>> graph.groups[0].num_units
         8
     """
-    graph = build_graph(model, example_inputs, mode=trace_mode)
+    graph = build_graph(model, example_inputs, mode=trace_mode, attention=attention)
     if verify:
         probe(model, example_inputs, graph)
     return graph

@@ -45,6 +45,7 @@ class _Options(TypedDict, total=False):
     group_ratios: dict[str, float] | None
     verify: str
     calibration_data: Any
+    attention: str
     steps: int | None
     ramp: str
     callback: Callback | None
@@ -96,6 +97,7 @@ def prune(
     group_ratios: dict[str, float] | None = None,
     verify: str = "exact",
     calibration_data: Any = None,
+    attention: str = "heads",
     schedule: str | Schedule | None = None,
     steps: int | None = None,
     ramp: str = "cubic",
@@ -141,6 +143,11 @@ def prune(
             stale statistics can drop accuracy to chance). Defaults to the data-driven
             criterion's own calibration data; pass ``False`` to skip. Without either, the
             statistics are left as they were (a warning-free no-op for models without BN).
+        attention: what an attention unit is: ``"heads"`` (default: whole heads; with
+            grouped-query attention, a KV head with its query heads) or ``"head_dims"`` (dim d
+            of every head, so heads stay equal in size; head-size attributes follow the cut).
+            Code that computes its scale from the head size (SDPA's default) makes these
+            groups non-exact.
         schedule: when to cut: ``None`` (one step), ``"oneshot"``, ``"iterative"``
             (``steps`` steps along a ``ramp``, re-scoring before each), ``"hierarchical"``
             (``steps`` stages, deepest groups first), a registered name (see
@@ -194,7 +201,7 @@ def prune(
         return _run_schedule(
             Pruner(model, example_inputs, importance=importance, scope=scope, ignore=ignore,
                    round_to=round_to, inplace=inplace, trace_mode=trace_mode, verify=verify,
-                   calibration_data=calibration_data),
+                   calibration_data=calibration_data, attention=attention),
             schedule, ratio=ratio, steps=steps, ramp=ramp, callback=callback,
             sizing=sorted(k for k, v in sizing.items() if v),
         )  # fmt: skip
@@ -207,6 +214,6 @@ def prune(
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
         inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios, verify=verify,
-        calibration_data=calibration_data,
+        calibration_data=calibration_data, attention=attention,
     )  # fmt: skip
     return pruner.step()

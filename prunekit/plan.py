@@ -107,7 +107,12 @@ class PruningPlan:
         The result has exactly the pruned shapes, so a saved pruned ``state_dict`` loads.
         """
         work = model if inplace else copy.deepcopy(model)
-        graph = build_graph(work, example_inputs, mode=str(self.meta.get("trace_mode", "eval")))
+        graph = build_graph(
+            work,
+            example_inputs,
+            mode=str(self.meta.get("trace_mode", "eval")),
+            attention=str(self.meta.get("attention", "heads")),
+        )
         self.apply_to_graph(work, graph)
         record_step(work, self, example_inputs)
         return work

@@ -83,6 +83,7 @@ class Pruner:
         group_ratios: dict[str, float] | None = None,
         verify: str = "exact",
         calibration_data: Any = None,
+        attention: str = "heads",
     ) -> None:
         if ratio is not None:
             validate_ratio(ratio, scope, round_to)
@@ -109,6 +110,7 @@ class Pruner:
         self.trace_mode = trace_mode
         self.verify = check_verify(verify)
         self.calibration_data = calibration_data
+        self.attention = attention
         self.recalibrated_: int = 0
         self.model_: nn.Module = model
         self.plans_: list[PruningPlan] = []
@@ -201,7 +203,13 @@ class Pruner:
     ) -> tuple[nn.Module, DependencyGraph, PruningPlan, dict[int, torch.Tensor], list[Group]]:
         """One analyse -> score -> allocate -> cut on a copy of ``current``."""
         work = copy.deepcopy(current)
-        graph = analyze(work, self.example_inputs, trace_mode=self.trace_mode, verify=verify)
+        graph = analyze(
+            work,
+            self.example_inputs,
+            trace_mode=self.trace_mode,
+            verify=verify,
+            attention=self.attention,
+        )
         modules = dict(work.named_modules())
         candidates = [
             g
@@ -293,6 +301,8 @@ class Pruner:
         meta.update({f"target_{k}": v for k, v in targets.items()})
         if self.trace_mode != "eval":
             meta["trace_mode"] = self.trace_mode
+        if self.attention != "heads":
+            meta["attention"] = self.attention
         return PruningPlan(
             {g.key: chosen[g.id] for g in candidates if chosen[g.id]},
             {g.key: g.num_units for g in graph.groups},

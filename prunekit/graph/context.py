@@ -80,6 +80,7 @@ class TraceContext:
     splits: list[SplitSite] = field(default_factory=list)
     unsupported: list[UnsupportedOp] = field(default_factory=list)
     fn_stack: list[str] = field(default_factory=list)  # Python-level torch calls in flight
+    attention: str = "heads"  # which axis of a head split is pruned: "heads" or "head_dims"
     _infos: dict[int, tuple[weakref.ref[torch.Tensor], Info]] = field(default_factory=dict)
     _pinned: list[torch.Tensor] = field(default_factory=list)
 

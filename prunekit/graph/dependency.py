@@ -137,9 +137,12 @@ class DependencyGraph:
         return "\n".join(lines)
 
 
-def build_graph(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> DependencyGraph:
-    """Trace ``model`` (in ``mode``) and collect its dependency groups."""
-    res = trace(model, example_inputs, mode=mode)
+def build_graph(
+    model: nn.Module, example_inputs: Any, *, mode: str = "eval", attention: str = "heads"
+) -> DependencyGraph:
+    """Trace ``model`` (in ``mode``) and collect its dependency groups; ``attention`` says
+    whether attention splits offer whole heads or head dims as units."""
+    res = trace(model, example_inputs, mode=mode, attention=attention)
     graph = _collect(res)
     graph.unused = res.unused
     if mode != "eval":  # checks after a cut run in eval mode: compare with eval outputs

@@ -152,6 +152,8 @@ def _sdpa(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
         zq, zk = qi.zeros[n - 1], ki.zeros[n - 1]
         if zq is None or zk is None or not (zq | zk).all():
             ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(op))
+        elif args.get("scale") is None:  # the default scale 1/sqrt(head_dim) follows a cut
+            ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(f"{op} scale"))
     ctx.couple(ki.labels[n - 2], vi.labels[n - 2], ctx.where(op))
     res.labels[n - 1], res.zeros[n - 1] = vi.labels[n - 1], vi.zeros[n - 1]
     res.labels[n - 2] = qi.labels[n - 2]

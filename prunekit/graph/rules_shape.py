@@ -159,6 +159,10 @@ def _choose_axis(ctx: TraceContext, sizes: list[int], varying: list[int]) -> int
     def is_size(name: str) -> bool:
         return "dim" in name or "size" in name
 
+    if ctx.attention == "head_dims":
+        ax = _head_dim_axis(attrs, sizes, varying, is_size)
+        if ax is not None:
+            return ax
     for ax in varying:
         if any(v == sizes[ax] and "head" in k and not is_size(k) for k, v in attrs.items()):
             return ax
@@ -174,6 +178,38 @@ def _choose_axis(ctx: TraceContext, sizes: list[int], varying: list[int]) -> int
     fixed = [ax for ax in varying if sizes[ax] in attrs.values()]
     free = [ax for ax in varying if ax not in fixed]
     return free[-1] if free else varying[-1]
+
+
+def _head_dim_axis(
+    attrs: dict[str, int], sizes: list[int], varying: list[int], is_size: Any
+) -> int | None:
+    """``attention="head_dims"``: the head-size axis is pruned (the same dims of every head),
+    found as the axis a head-size attribute names, else the last axis other than one a
+    head-count attribute names; ``None`` for reshapes that are not head splits."""
+    for ax in varying:
+        if any(v == sizes[ax] and "head" in k and is_size(k) for k, v in attrs.items()):
+            return ax
+    counts = [
+        ax
+        for ax in varying
+        if any(v == sizes[ax] and "head" in k and not is_size(k) for k, v in attrs.items())
+    ]
+    rest = [ax for ax in varying if ax not in counts]
+    return rest[-1] if counts and rest else None
+
+
+def _couple_same_split(ctx: TraceContext, site: SplitSite) -> None:
+    """Head-dim units: one module's head splits of equal shape (q, k, v viewed with the same
+    ``head_dim`` attribute) must keep equal head sizes, so their pruned axes are one unit."""
+    for prev in ctx.splits:
+        if (
+            prev.kind == "split"
+            and prev.module_path == site.module_path
+            and prev.sizes == site.sizes
+            and prev.axis == site.axis
+        ):
+            ctx.couple(prev.rep_atoms, site.rep_atoms, f"{site.module_path}: equal head sizes")
+            return
 
 
 def _split_flat(
@@ -193,7 +229,10 @@ def _split_flat(
         moved = np.moveaxis(grid, ax, 0).reshape(sizes[ax], -1)
         for row in moved:
             ctx.table.union_all(row)
-        ctx.splits.append(SplitSite(ctx.module_path, tuple(sizes), ax, moved[:, 0].copy()))
+        site = SplitSite(ctx.module_path, tuple(sizes), ax, moved[:, 0].copy())
+        if ctx.attention == "head_dims":
+            _couple_same_split(ctx, site)
+        ctx.splits.append(site)
     index = tuple(slice(None) if a == ax else 0 for a in range(len(sizes)))
     labels[ax] = np.ascontiguousarray(grid[index])
     zs[ax] = np.asarray(np.moveaxis(zgrid, ax, 0).reshape(sizes[ax], -1).all(axis=1))

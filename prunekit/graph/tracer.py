@@ -27,7 +27,9 @@ from .context import Info, TraceContext
 from .registry import leaf_rule, op_rule
 from .rules_compute import pointwise_rule
 
-__all__ = ["trace", "TraceResult", "call_model", "eval_mode", "flatten_tensors"]
+ATTENTION_UNITS = ("heads", "head_dims")
+
+__all__ = ["ATTENTION_UNITS", "trace", "TraceResult", "call_model", "eval_mode", "flatten_tensors"]
 
 _NO_LABEL_OPS = {
     "empty", "zeros", "ones", "full", "arange", "rand", "randn", "randint", "scalar_tensor",
@@ -224,7 +226,9 @@ def _detach_caches(model: nn.Module) -> None:
                         val[k] = v.detach()
 
 
-def trace(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> TraceResult:
+def trace(
+    model: nn.Module, example_inputs: Any, *, mode: str = "eval", attention: str = "heads"
+) -> TraceResult:
     """Run ``model`` once on ``example_inputs`` and propagate unit labels through every op.
 
     The model runs in eval mode (``mode="train"``: train mode, for branches such as
@@ -233,7 +237,12 @@ def trace(model: nn.Module, example_inputs: Any, *, mode: str = "eval") -> Trace
     """
     if mode not in MODES:
         raise ConfigError(f"trace mode {mode!r} is unknown; use one of {MODES}")
-    ctx = TraceContext()
+    if attention not in ATTENTION_UNITS:
+        raise ConfigError(
+            f"attention={attention!r} is unknown; use 'heads' (prune whole attention heads) or "
+            "'head_dims' (prune the same dims of every head)"
+        )
+    ctx = TraceContext(attention=attention)
     result = TraceResult(ctx)
     for name, p in model.named_parameters():
         result.tensors[name], result.is_param[name] = p, True
