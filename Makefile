@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.prunekit-installed
 
 # Lint only the source dirs that exist (benchmarks/ arrives later).
-LINT_DIRS := $(wildcard prunekit tests benchmarks)
+LINT_DIRS := $(wildcard prunekit tests benchmarks examples)
 
 .PHONY: venv test lint typecheck unit demo bench coverage format clean
 

@@ -1,0 +1,183 @@
+"""The cut of a run: the criterion a recipe names, a one-shot or iterative prune, or a search.
+
+Every cut model has its BatchNorm statistics re-estimated right after each cut (see
+:func:`calibrate`), so no cut model is ever scored with stale statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import RecipeError
+from ..evaluation import count_macs, count_params
+from ..importance import DataCriterion, Fuse, Importance, get_importance
+from ..plan import PruningPlan
+from ..pruner import Pruner
+from ..recipe import DataBundle, PruneSpec, Recipe, SearchSpec
+from ..recovery import batchnorm_layers, finetune, recalibrate_bn, task_loss
+from ..schedule import Iterative, SchedulePlan
+from ..search import Budget, Strategy, search
+from .measure import accuracy_on
+
+__all__ = ["CutOutcome", "build_importance", "calibrate", "cut_prune", "cut_search"]
+
+
+@dataclass
+class CutOutcome:
+    """What the cut produced: the model, its plan, scores and (search) trade-off points."""
+
+    model: nn.Module
+    plan: PruningPlan | SchedulePlan
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    tradeoff: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    search: dict[str, Any] | None = None
+    calibrated_samples: int = 0
+
+
+def _one_criterion(name: str, data: DataBundle, batches: int) -> Importance:
+    crit = get_importance(name)
+    if isinstance(crit, DataCriterion):
+        crit = dataclasses.replace(crit, data=data.train, loss_fn=task_loss, batches=batches)
+    return crit
+
+
+def build_importance(spec: PruneSpec | str, data: DataBundle, batches: int = 8) -> Importance:
+    """The criterion object for a recipe's ``importance`` (data-driven ones get the training
+    loader and cross-entropy; a list is fused by rank average).
+
+    Example:
+        >>> from prunekit.recipe import parse_recipe, resolve_data
+        >>> r = parse_recipe("model: {name: mlp}\\ndata: {name: iris}\\nprune: {ratio: 0.5, "
+        ...                  "importance: [taylor, l2]}\\n")
+        >>> type(build_importance(r.prune, resolve_data(r))).__name__
+        'Fuse'
+    """
+    names = spec if isinstance(spec, str) else spec.importance
+    batches = batches if isinstance(spec, str) else spec.calibration_batches
+    if isinstance(names, list):
+        if len(names) == 1:
+            return _one_criterion(names[0], data, batches)
+        return Fuse([_one_criterion(n, data, batches) for n in names], method="rank")
+    return _one_criterion(names, data, batches)
+
+
+def calibrate(model: nn.Module, data: DataBundle) -> int:
+    """Re-estimate BatchNorm running statistics on training batches; samples used (0: no BN)."""
+    if not batchnorm_layers(model):
+        return 0
+    return recalibrate_bn(model, data.train, samples=1024)
+
+
+def _targets(spec: PruneSpec) -> dict[str, float]:
+    if spec.target_macs is not None:
+        return {"macs": spec.target_macs}
+    if spec.target_params is not None:
+        return {"params": spec.target_params}
+    return {}
+
+
+def _ramp(value: float, t: int, steps: int, baseline: int) -> float:
+    """Step ``t`` of ``steps`` toward ``value`` (a fraction to keep, or a count)."""
+    if value < 1:
+        return 1.0 - (1.0 - value) * t / steps
+    return float(round(baseline - (baseline - value) * t / steps))
+
+
+def cut_prune(
+    model: nn.Module, recipe: Recipe, data: DataBundle, example: torch.Tensor
+) -> CutOutcome:
+    """Prune a copy of ``model`` as ``recipe.prune`` says, calibrating BN after every step."""
+    spec = recipe.prune
+    if spec is None:
+        raise RecipeError(
+            f"{recipe.source}: the recipe has no prune section; add prune: {{target_macs: 0.5}}"
+        )
+    targets = _targets(spec)
+    pruner = Pruner(
+        model, example, importance=build_importance(spec, data),
+        ratio=spec.ratio, scope=spec.scope, ignore=list(spec.ignore), round_to=spec.round_to,
+        module_ratios=dict(spec.module_ratios) or None, max_ratio=spec.max_ratio,
+        target_macs=targets.get("macs"), target_params=targets.get("params"),
+    )  # fmt: skip
+    if spec.schedule == "iterative" and spec.ratio is not None:
+        out = Iterative(
+            spec.ratio, steps=spec.steps, ramp="linear",
+            callback=lambda m, t: calibrate(m, data),
+        ).run(pruner)  # fmt: skip
+        work: nn.Module = out.model
+    elif spec.schedule == "iterative" and targets:
+        ((metric, value),) = targets.items()
+        base = count_macs(model, example) if metric == "macs" else count_params(model)
+        for t in range(1, spec.steps + 1):
+            pruner.step(targets={metric: _ramp(value, t, spec.steps, base)})
+            if t < spec.steps:
+                calibrate(pruner.model_, data)
+        work = pruner.model_
+    else:
+        work = pruner.step().model
+    samples = calibrate(work, data)
+    plans = pruner.plans_
+    plan: PruningPlan | SchedulePlan = plans[0] if len(plans) == 1 else SchedulePlan(plans)
+    scores = {k: v.flatten().tolist() for k, v in pruner.scores_.items()}
+    return CutOutcome(work, plan, scores, calibrated_samples=samples)
+
+
+def _strategies(spec: SearchSpec, data: DataBundle) -> list[Strategy]:
+    return [
+        Strategy(
+            name=s.name or f"{s.importance}-{s.scope}",
+            importance=build_importance(s.importance, data),
+            scope=s.scope,
+        )  # fmt: skip
+        for s in spec.strategies
+    ]
+
+
+def cut_search(
+    model: nn.Module, recipe: Recipe, data: DataBundle, example: torch.Tensor, *, progress: bool
+) -> CutOutcome:
+    """Search the cut as ``recipe.search`` says (metric: validation accuracy)."""
+    spec = recipe.search
+    if spec is None:
+        raise RecipeError(
+            f"{recipe.source}: the recipe has no search section; add search: {{tolerance: 0.01}}"
+        )
+    budget = None
+    if spec.budget is not None:
+        budget = Budget(macs=spec.budget.macs, params=spec.budget.params)
+
+    def recover(m: nn.Module) -> None:
+        finetune(m, data.train, optimizer="adam", lr=1e-3, epochs=spec.recover_epochs,
+                 progress=False)  # fmt: skip
+        calibrate(m, data)
+
+    has_bn = bool(batchnorm_layers(model))
+    result = search(
+        model, example, metric=lambda m: accuracy_on(m, data.val), tolerance=spec.tolerance,
+        budget=budget, strategies=_strategies(spec, data),
+        recover=recover if spec.recover_epochs else None,
+        calibrate=(lambda m: calibrate(m, data)) if has_bn else None,
+        steps=spec.steps, max_ratio=spec.max_ratio, progress=progress, seed=recipe.data.seed,
+    )  # fmt: skip
+    points = [
+        {
+            "strategy": p.strategy,
+            "macs": p.macs,
+            "params": p.params,
+            "metric": p.metric,
+            "chosen": p == result.best,
+        }  # fmt: skip
+        for p in result.points
+        if p.metric is not None
+    ]
+    samples = calibrate(result.model, data)
+    return CutOutcome(
+        result.model, result.plan, tradeoff=points, notes=list(result.notes),
+        search=result.to_dict(), calibrated_samples=samples,
+    )  # fmt: skip

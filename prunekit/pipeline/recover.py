@@ -1,0 +1,53 @@
+"""Recovery of a run: compensation, fine-tuning with distillation and noise, as configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..recipe import DataBundle, Recipe
+from ..recovery import Distillation, NoiseInjection, compensate, finetune
+from .cut import calibrate
+
+__all__ = ["recover"]
+
+
+def recover(
+    pruned: nn.Module,
+    original: nn.Module,
+    recipe: Recipe,
+    data: DataBundle,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the recipe's recovery on ``pruned`` in place; return what was done (JSON-able).
+
+    BatchNorm statistics are re-estimated after compensation and after fine-tuning, so the
+    model is never evaluated with statistics of another set of weights.
+    """
+    spec = recipe.recovery
+    done: dict[str, Any] = {}
+    if spec.compensate:
+        report = compensate(pruned, original, data.train, batches=8)
+        done["compensate"] = report.to_dict()
+        done["bn_samples_after_compensate"] = calibrate(pruned, data)
+    ft = spec.finetune
+    if ft is not None:
+        distill = None
+        if spec.distill is not None:
+            distill = Distillation(
+                original, temperature=spec.distill.temperature, alpha=spec.distill.alpha
+            )
+        noise = None
+        if spec.noise is not None:
+            noise = NoiseInjection(scale=spec.noise.scale, decay=spec.noise.decay)
+        result = finetune(
+            pruned, data.train, optimizer=ft.optimizer, lr=ft.lr, epochs=ft.epochs,
+            lr_schedule=ft.lr_schedule, val_data=data.val, patience=ft.patience,
+            distill=distill, noise=noise, progress=progress, seed=recipe.data.seed,
+        )  # fmt: skip
+        done["finetune"] = result.to_dict()
+        done["bn_samples_after_finetune"] = calibrate(pruned, data)
+    pruned.eval()
+    return done
