@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.prunekit-installed
 # Lint only the source dirs that exist (benchmarks/ arrives later).
 LINT_DIRS := $(wildcard prunekit tests benchmarks examples)
 
-.PHONY: venv test lint typecheck unit demo bench coverage format clean
+.PHONY: venv test lint typecheck unit demo bench bench-minilm bench-engine coverage format clean
 
 venv: $(STAMP)
 
@@ -32,10 +32,20 @@ test: lint typecheck unit
 demo: venv
 	$(BIN)/python -m prunekit.demo
 
-# Not part of `test`: prunekit vs Torch-Pruning wall time on ResNet-50 / ViT-B (minutes).
-# Options pass through, e.g. make bench BENCH_ARGS="--repeats 3 --models resnet50".
+# Not part of `test`: the side-by-side benchmark (docs/BENCHMARKS.md): prunekit vs Torch-Pruning,
+# torch.nn.utils.prune and random on real offline data, same budgets, recovery and seeds.
+# `make bench BENCH_ARGS=--quick` is the short protocol; without it, the full one (hours).
 bench: venv
-	$(BIN)/python benchmarks/engine_overhead.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.compare $(BENCH_ARGS)
+
+# Task 3 of the benchmark (the real MiniLM) needs transformers: it runs in the coverage env.
+bench-minilm: $(COV_STAMP)
+	HF_HUB_OFFLINE=1 PYTHONPATH=. $(COV_VENV)/bin/python -m benchmarks.compare.minilm
+	$(BIN)/python -m benchmarks.compare --render-only
+
+# prunekit vs Torch-Pruning wall time of one prune() on ResNet-50 / ViT-B (docs/engine_overhead.md).
+bench-engine: venv
+	$(BIN)/python benchmarks/engine_overhead.py $(ENGINE_ARGS)
 
 # Not part of `test`: the architecture sweep over torchvision / timm / Hugging Face models
 # beside Torch-Pruning (an hour or more on 2 cores). It needs torch 2.14.1 + torchvision, so

@@ -13,7 +13,7 @@ L2 magnitude importance, local (uniform) scope, the final classifier kept.
   modules' ``num_heads`` / ``head_dim`` are updated after the step, as in TP's
   ``examples/transformers/prune_timm_vit.py``.
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/engine_overhead.py [--repeats N]``.
+Run: ``make bench-engine`` or ``.venv/bin/python benchmarks/engine_overhead.py [--repeats N]``.
 The Markdown table goes to stdout and to ``docs/engine_overhead.md``.
 """
 

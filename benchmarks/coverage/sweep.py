@@ -102,7 +102,7 @@ def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
     from .models import all_cases
 
     keys = [k for k in all_cases() if not only or any(s in k for s in only)]
-    order = ("hf", "timm", "tv-", "torchvision")
+    order = ("torchvision", "hf", "tv-", "timm")  # the acceptance list first
     keys.sort(key=lambda k: next(i for i, f in enumerate(order) if k.startswith(f)))
     JSONL.parent.mkdir(exist_ok=True)
     if resume and JSONL.exists():

@@ -40,17 +40,52 @@ def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool
 def light_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose parameters and buffers share storage with the original.
 
-    Everything else (modules, attributes, configs) is copied, so :func:`cut` and
+    Modules get their own ``__dict__`` and parameter/buffer/submodule tables; other mutable
+    attributes are copied (configs deeply, with sharing kept), so :func:`cut` and
     :func:`zero_slices`, which never write into an existing tensor, leave the original
     intact. For throw-away trials only: training the copy would write into the original.
     """
     memo: dict[int, Any] = {}
-    for t in list(model.parameters()) + list(model.buffers()):
-        if isinstance(t, nn.Parameter):
-            memo[id(t)] = nn.Parameter(t.detach(), requires_grad=t.requires_grad)
-        else:
-            memo[id(t)] = t.detach()
-    return copy.deepcopy(model, memo)
+    return _light_module(model, memo)
+
+
+def _light_module(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
+    if id(module) in memo:
+        return memo[id(module)]  # type: ignore[no-any-return]
+    new = module.__class__.__new__(module.__class__)
+    memo[id(module)] = new
+    state = dict(module.__dict__)
+    state["_parameters"] = {k: _light_tensor(p, memo) for k, p in module._parameters.items()}
+    state["_buffers"] = {k: _light_tensor(b, memo) for k, b in module._buffers.items()}
+    state["_modules"] = {
+        k: None if c is None else _light_module(c, memo) for k, c in module._modules.items()
+    }
+    for key, value in module.__dict__.items():
+        if key in ("_parameters", "_buffers", "_modules") or key.endswith("hooks"):
+            continue
+        if isinstance(value, nn.Module):
+            state[key] = _light_module(value, memo)
+        elif (
+            (isinstance(value, (list, dict, set)) or hasattr(value, "__dict__"))
+            and not isinstance(value, (torch.Tensor, type))
+            and not callable(value)
+        ):
+            state[key] = copy.deepcopy(value, memo)
+    new.__dict__ = state
+    return new
+
+
+def _light_tensor(t: Any, memo: dict[int, Any]) -> Any:
+    if t is None:
+        return None
+    if id(t) not in memo:
+        shared = t.detach()
+        memo[id(t)] = (
+            nn.Parameter(shared, requires_grad=t.requires_grad)
+            if isinstance(t, nn.Parameter)
+            else shared
+        )
+    return memo[id(t)]
 
 
 def zero_slices(
@@ -178,6 +213,12 @@ def _new_value(site: SplitSite, gone: int, attr: str, val: int) -> int | None:
     return None
 
 
+def _gone(rows: list[tuple[int, int] | None], removed_units: dict[int, set[int]]) -> int:
+    """How many of a split site's rows (unit ``(group, index)`` or ``None``) were cut."""
+    hit = [r for r in rows if r is not None and r[0] in removed_units]
+    return sum(1 for g, i in hit if i in removed_units[g])
+
+
 def _update_split_attributes(
     model: nn.Module, graph: DependencyGraph, removed_units: dict[int, set[int]]
 ) -> list[tuple[int, int]]:
@@ -190,7 +231,7 @@ def _update_split_attributes(
         module = modules.get(site.module_path)
         if module is None:
             continue
-        gone = sum(1 for r in rows if r is not None and r[1] in removed_units.get(r[0], set()))
+        gone = _gone(rows, removed_units)
         old = site.sizes[site.axis]
         if site.kind == "split":
             widths.append((old, old - gone))

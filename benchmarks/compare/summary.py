@@ -1,0 +1,84 @@
+"""Aggregate result rows over seeds: mean ± std per (task, level, method), and the verdict.
+
+Everything here reads the JSON rows only, so the doc and plots can be rebuilt from a saved
+results file without rerunning anything.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from prunekit.evaluation import metric_spread
+
+__all__ = ["Aggregate", "aggregate", "fmt", "verdict"]
+
+_METRICS = ("macs_reduction", "raw_acc", "bn_acc", "ft_acc", "ft_f1", "prune_s", "search_s",
+            "neurons_removed", "lat_b1_ms", "lat_b64_ms", "base_lat_b1_ms", "base_lat_b64_ms",
+            "base_acc", "params")  # fmt: skip
+
+
+@dataclass
+class Aggregate:
+    """One (task, level, method) cell: metric name -> (mean, std, n)."""
+
+    task: str
+    level: float | None
+    method: str
+    tool: str
+    recovery: str
+    stats: dict[str, tuple[float, float, int]]
+    notes: list[str]
+
+    def mean(self, key: str) -> float | None:
+        return self.stats[key][0] if key in self.stats else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[Aggregate]:
+    """Group rows by (task, level, method) in first-seen order; mean ± std over seeds."""
+    groups: dict[tuple[str, Any, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["task"], row.get("level"), row["method"])].append(row)
+    out = []
+    for (task, level, method), rs in groups.items():
+        stats = {}
+        for key in _METRICS:
+            vals = [r[key] for r in rs if r.get(key) is not None]
+            if vals:
+                s = metric_spread(vals)
+                stats[key] = (s.mean, s.std, s.n)
+        notes = sorted({n for r in rs for n in r.get("notes", []) if "bisected" not in n})
+        out.append(Aggregate(task, level, method, rs[0]["tool"], rs[0].get("recovery", "-"),
+                             stats, notes))  # fmt: skip
+    return out
+
+
+def fmt(agg: Aggregate, key: str, digits: int = 1) -> str:
+    """``mean ± std`` (or ``-`` when the metric is missing)."""
+    if key not in agg.stats:
+        return "-"
+    m, s, n = agg.stats[key]
+    return f"{m:.{digits}f} ± {s:.{digits}f}" if n > 1 else f"{m:.{digits}f}"
+
+
+def verdict(cells: list[Aggregate]) -> str:
+    """prunekit's best vs Torch-Pruning's best final accuracy in one (task, level)."""
+    best: dict[str, Aggregate] = {}
+    for c in cells:
+        acc = c.mean("ft_acc")
+        if acc is None or c.tool not in ("prunekit", "torch-pruning"):
+            continue
+        if c.tool not in best or acc > (best[c.tool].mean("ft_acc") or 0.0):
+            best[c.tool] = c
+    if len(best) < 2:
+        return "no prunekit / Torch-Pruning pair in this cell"
+    pk, tp = best["prunekit"], best["torch-pruning"]
+    diff = (pk.mean("ft_acc") or 0.0) - (tp.mean("ft_acc") or 0.0)
+    where = "ahead of" if diff > 0 else ("level with" if diff == 0 else "**behind**")
+    return (f"prunekit best `{pk.method}` {fmt(pk, 'ft_acc', 2)}% (MACs ÷{pk.mean('macs_reduction'):.2f})"
+            f" is {where} Torch-Pruning best `{tp.method}` {fmt(tp, 'ft_acc', 2)}% "
+            f"(MACs ÷{tp.mean('macs_reduction'):.2f}) by {diff:+.2f} points")  # fmt: skip

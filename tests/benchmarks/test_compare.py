@@ -1,0 +1,92 @@
+"""Smoke test of the side-by-side benchmark harness on a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from benchmarks.compare.__main__ import environment
+from benchmarks.compare.config import BenchConfig, RecoverySpec, TaskSpec, preset
+from benchmarks.compare.render import render_doc
+from benchmarks.compare.runner import run_task
+from benchmarks.compare.summary import aggregate, verdict
+from prunekit.data import CACHE_ENV
+from prunekit.errors import ConfigError
+
+_ROW_FIELDS = {"task", "method", "tool", "level", "seed", "target_macs", "macs", "macs_reduction",
+               "raw_acc", "bn_acc", "ft_acc", "ft_f1", "prune_s", "lat_b1_ms", "lat_b64_ms",
+               "base_lat_b64_ms", "base_acc"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[BenchConfig, list[dict]]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    task = TaskSpec("t4-tiny", "mnist1d", "cnn1d", "macs", (2.0,), train_epochs=1,
+                    train_subset=256, model_kwargs={"channels": (8, 16, 16), "hidden": 16},
+                    methods=("pk-l2-local", "pk-taylor-global", "tp-l2-local",
+                             "torch-l1-unstructured"))  # fmt: skip
+    cfg = BenchConfig("quick", (task,), (0,), RecoverySpec(epochs=1, bn_samples=64), None,
+                      latency_runs=2, calib_batches=1)  # fmt: skip
+    rows = run_task(task, cfg, log=lambda _msg: None)
+    mp.undo()
+    return cfg, rows
+
+
+def test_rows_have_fields_and_methods_meet_realised_macs(tiny_run):
+    _, rows = tiny_run
+    assert [r["method"] for r in rows][0] == "unpruned"
+    pruned = [r for r in rows if r["method"] != "unpruned"]
+    assert len(pruned) == 4
+    for row in pruned:
+        assert set(row) >= _ROW_FIELDS, _ROW_FIELDS - set(row)
+        assert 0.0 <= row["ft_acc"] <= 100.0 and 0.0 <= row["bn_acc"] <= 100.0
+        assert row["macs_reduction"] == pytest.approx(row["base_macs"] / row["macs"])
+    structured = [r for r in pruned if r["tool"] != "torch.nn.utils.prune"]
+    for row in structured:  # every structured method lands at or under the 2x MACs budget
+        assert row["macs"] <= row["target_macs"]
+        assert 2.0 <= row["macs_reduction"] < 2.6
+    masked = next(r for r in pruned if r["tool"] == "torch.nn.utils.prune")
+    assert masked["macs"] == masked["base_macs"] and masked["sparsity"] == pytest.approx(0.5)
+
+
+def test_render_writes_doc_and_plot(tiny_run, tmp_path):
+    cfg, rows = tiny_run
+    res = {"command": "python -m benchmarks.compare --test", "config": cfg.to_dict(),
+           "environment": environment(cfg), "rows": rows, "criteria": [], "elapsed_s": 1.0,
+           "finished": "now"}  # fmt: skip
+    (tmp_path / "results-quick.json").write_text(json.dumps(res))
+    doc = tmp_path / "BENCHMARKS.md"
+    render_doc(tmp_path, doc)
+    text = doc.read_text()
+    assert "`tp-l2-local`" in text and "`pk-taylor-global`" in text and "Torch-Pruning best" in text
+    assert (tmp_path / "quick-t4-tiny.png").stat().st_size > 1000
+
+
+def _row(method: str, tool: str, acc: float, seed: int) -> dict:
+    return {"task": "t", "level": 2.0, "method": method, "tool": tool, "seed": seed,
+            "ft_acc": acc, "macs_reduction": 2.0}  # fmt: skip
+
+
+def test_aggregate_and_verdict_by_hand():
+    rows = [_row("pk-a", "prunekit", 90.0, 0), _row("pk-a", "prunekit", 92.0, 1),
+            _row("tp-b", "torch-pruning", 89.0, 0), _row("tp-b", "torch-pruning", 89.0, 1)]  # fmt: skip
+    cells = aggregate(rows)
+    pk = next(c for c in cells if c.method == "pk-a")
+    assert pk.stats["ft_acc"][0] == pytest.approx(91.0)
+    assert pk.stats["ft_acc"][1] == pytest.approx(2**0.5)  # sample std of (90, 92)
+    assert "ahead of" in verdict(cells) and "+2.00 points" in verdict(cells)
+
+
+def test_config_errors_name_the_fix():
+    with pytest.raises(ConfigError, match="valid"):
+        preset("medium")
+    with pytest.raises(ConfigError, match="matches no task"):
+        preset("quick").select(("t9",))
+    with pytest.raises(ConfigError, match="levels"):
+        TaskSpec("x", "wine", "mlp", "macs", (0.5,))
+    assert replace(preset("full"), seeds=(0,)).select(("t4",)).criteria_task == "t4-cnn1d-mnist1d"
+    quick = preset("quick")
+    assert quick.tasks[0].seeds == (0,) and quick.seeds == (0, 1)  # ResNet-20: one seed in quick
