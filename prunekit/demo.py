@@ -21,7 +21,7 @@ DEMO_RECIPE = """\
 name: demo
 model: {name: lenet5}
 data: {name: mnist, batch_size: 64, seed: 0}
-train: {epochs: 4, lr: 0.002, optimizer: adam}
+train: {epochs: 10, lr: 0.002, optimizer: adam}
 prune:
   importance: taylor
   scope: global
@@ -29,7 +29,7 @@ prune:
   calibration_batches: 8
 recovery:
   bn_recalibration: true
-  finetune: {epochs: 3, lr: 0.001, optimizer: adam}
+  finetune: {epochs: 4, lr: 0.001, optimizer: adam}
   distill: {temperature: 4.0, alpha: 0.5}
 evaluation: {split: test, batch_sizes: [1, 64], threads: 2, runs: 30}
 output: {dir: runs/demo}
