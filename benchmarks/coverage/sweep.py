@@ -12,6 +12,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -48,7 +49,7 @@ def run_one(key: str) -> dict[str, Any]:
             row["prunekit"]["ok"] = False
             row["prunekit"]["error"] = f"full model with pruned {case.target}: {exc}"[:300]
     # a partial row first: if Torch-Pruning then hangs, the sweep still has prunekit's result
-    row["torch_pruning"] = {"ok": False, "error": "timed out"}
+    row["torch_pruning"] = {"ok": False, "error": "not run"}
     print(json.dumps(row), flush=True)
     fresh = all_cases()[key]()
     tp_model = fresh.model.get_submodule(fresh.target) if fresh.target else fresh.model
@@ -98,6 +99,41 @@ def _last_row(key: str, stdout: str, failure: str) -> dict[str, Any]:
     }
 
 
+MAX_RSS_GB = 10.0  # a child above this is killed (one tool's runaway must not take the machine)
+
+
+def _rss_gb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0
+
+
+def _run_child(key: str, timeout: int) -> tuple[str, str, str | None]:
+    """Run ``--one key`` in a subprocess; (stdout, stderr, why it was stopped or None)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.coverage.sweep", "--one", key],
+            cwd=ROOT, stdout=out, stderr=err, text=True,
+        )  # fmt: skip
+        t0, why = time.perf_counter(), None
+        while proc.poll() is None:
+            time.sleep(1.0)
+            if time.perf_counter() - t0 > timeout:
+                why = f"timed out after {timeout}s"
+            elif _rss_gb(proc.pid) > MAX_RSS_GB:
+                why = f"killed: memory above {MAX_RSS_GB:.0f} GB"
+            if why:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return out.read(), err.read(), why
+
+
 def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
     from .models import all_cases
 
@@ -110,15 +146,10 @@ def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
         keys = [k for k in keys if k not in done]
     for i, key in enumerate(keys):
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.coverage.sweep", "--one", key],
-                cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-            )  # fmt: skip
-            row = _last_row(key, proc.stdout, f"crashed: {proc.stderr[-300:]}")
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            row = _last_row(key, out, f"timed out after {timeout}s")
+        out, err, why = _run_child(key, timeout)
+        row = _last_row(key, out, why or f"crashed: {err[-300:]}")
+        if why and row["torch_pruning"].get("error") == "not run":
+            row["torch_pruning"]["error"] = why  # the prunekit half finished, TP did not
         row["wall_s"] = round(time.perf_counter() - t0, 1)
         with JSONL.open("a") as f:
             f.write(json.dumps(row) + "\n")
