@@ -59,6 +59,18 @@ CutFn = Callable[[nn.Module, CutContext, float], Cut]
 METHODS: dict[str, CutFn] = {}
 
 
+RECOVERY_VARIANTS = ("+kd", "+noise")
+"""Suffixes that change only the recovery: distillation from the unpruned model, or Gaussian
+weight noise with a decaying scale during fine-tuning."""
+
+
+def base_method(name: str) -> str:
+    """``name`` without its recovery suffix (``pk-l2-local+noise`` -> ``pk-l2-local``)."""
+    for v in RECOVERY_VARIANTS:
+        name = name.removesuffix(v)
+    return name
+
+
 def _register(name: str) -> Callable[[CutFn], CutFn]:
     def deco(fn: CutFn) -> CutFn:
         if name in METHODS:
@@ -71,7 +83,8 @@ def _register(name: str) -> Callable[[CutFn], CutFn]:
 
 def method_names() -> list[str]:
     """Every registered method, plus the ``+kd`` variants of the prunekit ones."""
-    return sorted(METHODS) + sorted(f"{n}+kd" for n in METHODS if n.startswith("pk-"))
+    pk = [n for n in METHODS if n.startswith("pk-")]
+    return sorted(METHODS) + sorted(f"{n}{v}" for n in pk for v in RECOVERY_VARIANTS)
 
 
 def tool_of(name: str) -> str:
@@ -87,7 +100,7 @@ def tool_of(name: str) -> str:
 
 def run_method(name: str, model: nn.Module, ctx: CutContext, level: float) -> Cut:
     """Run method ``name`` (``+kd`` stripped: distillation is a recovery choice) on a copy."""
-    base = name.removesuffix("+kd")
+    base = base_method(name)
     if base not in METHODS:
         raise RegistryError(f"benchmark method {name!r} unknown; valid: {method_names()}")
     torch.manual_seed(ctx.seed)

@@ -15,10 +15,16 @@ import torch
 from torch import nn
 
 from prunekit.evaluation import count_macs, count_params, measure_latency
-from prunekit.recovery import Distillation, batchnorm_layers, finetune, recalibrate_bn
+from prunekit.recovery import (
+    Distillation,
+    NoiseInjection,
+    batchnorm_layers,
+    finetune,
+    recalibrate_bn,
+)
 
 from .config import BenchConfig, TaskSpec
-from .methods import Cut, CutContext, make_permanent, run_method, tool_of
+from .methods import Cut, CutContext, base_method, make_permanent, run_method, tool_of
 from .training import TaskData, classifier_of, evaluate_quality, load_task, trained_baseline
 
 __all__ = ["hidden_width", "latency_ms", "run_task"]
@@ -48,12 +54,14 @@ def _recalibrate(model: nn.Module, data: TaskData, cfg: BenchConfig) -> bool:
 
 
 def _recover(model: nn.Module, teacher: nn.Module | None, data: TaskData, cfg: BenchConfig,
-             seed: int) -> None:  # fmt: skip
+             seed: int, noise: bool = False) -> None:  # fmt: skip
     r = cfg.recovery
     distill = Distillation(teacher, temperature=4.0, alpha=0.7) if teacher is not None else None
+    injection = NoiseInjection(scale=0.01, decay="linear") if noise else None
     finetune(model, data.train, optimizer=r.optimizer, lr=r.lr, momentum=r.momentum,
              weight_decay=r.weight_decay, epochs=r.epochs, lr_schedule=r.lr_schedule,
-             val_data=data.val, progress=False, seed=seed, distill=distill)  # fmt: skip
+             val_data=data.val, progress=False, seed=seed, distill=distill,
+             noise=injection)  # fmt: skip
 
 
 def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskSpec,
@@ -63,7 +71,7 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
     macs = count_macs(model, data.example)
     row: dict[str, Any] = {
         "method": method, "tool": tool_of(method), "level": level,
-        "recovery": "finetune+kd" if method.endswith("+kd") else "finetune",
+        "recovery": "finetune" + method[len(base_method(method)):],
         "target_macs": ctx.base_macs / level if task.kind == "macs" else None,
         "macs": macs, "macs_reduction": ctx.base_macs / max(macs, 1),
         "params": count_params(model), "prune_s": cut.prune_s, "search_s": cut.search_s,
@@ -75,7 +83,7 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
     row["bn_recalibrated"] = _recalibrate(model, data, cfg)
     row.update({f"bn_{k}": v for k, v in evaluate_quality(model, data.test, nc).items()})
     teacher = base if method.endswith("+kd") else None
-    _recover(model, teacher, data, cfg, ctx.seed)
+    _recover(model, teacher, data, cfg, ctx.seed, noise=method.endswith("+noise"))
     make_permanent(model)
     row.update({f"ft_{k}": v for k, v in evaluate_quality(model, data.test, nc).items()})
     return row
@@ -84,11 +92,11 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
 def _cut_once(method: str, methods: tuple[str, ...], cuts: dict[str, Cut], base: nn.Module,
               ctx: CutContext, level: float) -> Cut:  # fmt: skip
     """The cut of ``method``; a cut shared with its ``+kd`` twin is made once and copied."""
-    key = method.removesuffix("+kd")
+    key = base_method(method)
     if key in cuts:
         return cuts.pop(key)
     cut = run_method(method, base, ctx, level)
-    if sum(m.removesuffix("+kd") == key for m in methods) > 1:
+    if sum(base_method(m) == key for m in methods) > 1:
         cuts[key] = copy.copy(cut)
         cuts[key].model = copy.deepcopy(cut.model)
     return cut
