@@ -22,16 +22,19 @@ name: demo
 model: {name: lenet5}
 data: {name: mnist, batch_size: 64, seed: 0}
 train: {epochs: 10, lr: 0.002, optimizer: adam}
-prune:
-  importance: taylor
-  scope: global
-  target_macs: 0.5
-  calibration_batches: 8
+search:
+  budget: {macs: 0.5}
+  strategies:
+    - {importance: taylor, scope: global}
+    - {importance: l2, scope: global}
+    - {importance: l2, scope: local}
+  steps: 5
+  recover_epochs: 1
 recovery:
   bn_recalibration: true
   finetune: {epochs: 4, lr: 0.001, optimizer: adam}
   distill: {temperature: 4.0, alpha: 0.5}
-evaluation: {split: test, batch_sizes: [1, 64], threads: 2, runs: 30}
+evaluation: {split: test, batch_sizes: [1, 64], threads: 2, runs: 30, sensitivity: true}
 output: {dir: runs/demo}
 """
 """The recipe the demo runs (``prunekit init`` writes a commented one like it)."""
@@ -46,7 +49,7 @@ def run_demo(
     out_dir: str | Path = "runs/demo", *, progress: bool = True, log: Log | None = None
 ) -> RunResult:
     """Run the demo recipe and write its report to ``out_dir``."""
-    return run(demo_recipe(), out_dir=out_dir, progress=progress, log=log)
+    return run(demo_recipe(), mode="search", out_dir=out_dir, progress=progress, log=log)
 
 
 def main() -> None:

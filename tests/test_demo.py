@@ -9,8 +9,10 @@ from prunekit.cli import app
 def test_demo_recipe_is_the_advertised_job() -> None:
     recipe = demo.demo_recipe()
     assert recipe.model.name == "lenet5" and recipe.data.name == "mnist"
-    assert recipe.prune is not None and recipe.prune.target_macs == 0.5
-    assert recipe.prune.importance == "taylor"
+    assert recipe.search is not None and recipe.search.budget is not None
+    assert recipe.search.budget.macs == 0.5
+    assert {s.importance for s in recipe.search.strategies} == {"taylor", "l2"}
+    assert recipe.evaluation.sensitivity
     assert recipe.recovery.distill is not None and recipe.recovery.finetune is not None
     assert recipe.evaluation.batch_sizes == [1, 64]
 

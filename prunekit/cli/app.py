@@ -116,8 +116,9 @@ def demo(
         "runs/demo"
     ),
 ) -> None:
-    """The whole loop on built-in MNIST in about a minute: train (cached), score, prune to
-    half the MACs, recover with distillation, evaluate, write a report."""
+    """The whole loop on built-in MNIST in about a minute: train (cached), per-layer
+    sensitivity, search three criteria/allocations for the best cut at half the MACs, recover
+    with distillation, evaluate, write a report."""
     from ..demo import run_demo
 
     out = _out(ctx)

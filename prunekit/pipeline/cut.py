@@ -158,9 +158,10 @@ def cut_search(
         calibrate(m, data)
 
     has_bn = bool(batchnorm_layers(model))
+    strategies = _strategies(spec, data)
     result = search(
         model, example, metric=lambda m: accuracy_on(m, data.val), tolerance=spec.tolerance,
-        budget=budget, strategies=_strategies(spec, data),
+        budget=budget, strategies=strategies,
         recover=recover if spec.recover_epochs else None,
         calibrate=(lambda m: calibrate(m, data)) if has_bn else None,
         steps=spec.steps, max_ratio=spec.max_ratio, progress=progress, seed=recipe.data.seed,
@@ -177,7 +178,15 @@ def cut_search(
         if p.metric is not None
     ]
     samples = calibrate(result.model, data)
+    winner = next((s for s in strategies if s.name == result.best.strategy), strategies[0])
     return CutOutcome(
-        result.model, result.plan, tradeoff=points, notes=list(result.notes),
-        search=result.to_dict(), calibrated_samples=samples,
+        result.model, result.plan, _scores(model, example, winner), tradeoff=points,
+        notes=list(result.notes), search=result.to_dict(), calibrated_samples=samples,
     )  # fmt: skip
+
+
+def _scores(model: nn.Module, example: torch.Tensor, strategy: Strategy) -> dict[str, list[float]]:
+    """The winning strategy's unit scores on the unpruned model (for the report's plot)."""
+    scorer = Pruner(model, example, importance=strategy.importance, ratio=0.0, verify="shapes")
+    scorer.step()
+    return {k: v.flatten().tolist() for k, v in scorer.scores_.items()}

@@ -171,6 +171,14 @@ def run(
     before = evaluation_dict(base_eval)
     timings["evaluate baseline"] = time.perf_counter() - clock
     say(f"baseline accuracy {before['accuracy']:.2%}, {before['macs']:,} MACs")
+    curves = None
+    if recipe.evaluation.sensitivity:
+        from .tasks import sensitivity  # tasks builds on this module
+
+        clock = time.perf_counter()
+        curves = sensitivity(session).metrics
+        timings["sensitivity"] = time.perf_counter() - clock
+        say(f"sensitivity: {len(curves)} groups at ratios {recipe.evaluation.sensitivity_ratios}")
     clock = time.perf_counter()
     cut = _cut(session, mode, progress)
     timings[mode] = time.perf_counter() - clock
@@ -193,7 +201,7 @@ def run(
             "split": recipe.evaluation.split, "bn_recalibrated_samples": cut.calibrated_samples,
             "accuracy_after_cut": cut_eval["accuracy"], "torch": torch.__version__}  # fmt: skip
     record = _record(session, cut, before, after, timings=timings, notes=notes, meta=meta,
-                     newly_wrong=newly_wrong(final))  # fmt: skip
+                     newly_wrong=newly_wrong(final), sensitivity=curves or {})  # fmt: skip
     run_dir = Path(out_dir) if out_dir is not None else recipe.run_dir()
     report = write_report(record, run_dir)
     _write_artefacts(run_dir, session, cut, after, done)
