@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def search(
     config = _config(metric, tolerance, budget, strategies, recover, calibrate, steps,
                      max_ratio, schedule_steps, seed, progress)  # fmt: skip
     folds = _check_folds(cv_metrics)
+    _warn_stale_bn(model, calibrate)
     ignore = {s.name: _ignore_names(model, s) for s in config.strategies}
     store = SearchCheckpoint(checkpoint, config.settings(model, example_inputs))
     better = _fewer_macs if config.mode == "tolerance" else _higher_metric
@@ -363,3 +365,17 @@ def _ignore_names(model: nn.Module, strategy: Strategy) -> list[str]:
                 "searched model nor a module name; pass modules of this model or their names"
             )
     return out
+
+
+def _warn_stale_bn(model: nn.Module, calibrate: Callable[[nn.Module], Any] | None) -> None:
+    """A BatchNorm model searched without ``calibrate`` is measured with stale statistics."""
+    if calibrate is not None:
+        return
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        warnings.warn(
+            "search: the model has BatchNorm layers and calibrate=None, so every candidate is "
+            "measured with the unpruned model's running statistics (a cut can look far worse "
+            "than it is); pass calibrate=lambda m: prunekit.recovery.recalibrate_bn(m, loader)",
+            UserWarning,
+            stacklevel=3,
+        )

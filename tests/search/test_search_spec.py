@@ -181,3 +181,10 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path: Path) -> None:
     path.write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         search(_net(), X, metric=_one, tolerance=0.1, checkpoint=path, progress=False)
+
+
+def test_a_batchnorm_model_without_calibrate_gets_a_warning() -> None:
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    with pytest.warns(UserWarning, match="calibrate=None"):
+        search(net, torch.randn(2, 4), metric=lambda m: 1.0, budget=Budget(params=0.8),
+               progress=False)  # fmt: skip
