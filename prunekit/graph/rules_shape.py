@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from .context import Info, Label, SplitSite, TraceContext
 from .registry import register_op_rule
+from .split_axis import choose_axis, couple_same_split
 
 __all__ = ["reshape_info", "copy_rule"]
 
@@ -133,85 +133,6 @@ def _flat(
     return atoms, zeros
 
 
-_HEAD_WORDS = ("head",)
-
-
-def _choose_axis(ctx: TraceContext, sizes: list[int], varying: list[int]) -> int:
-    """Pick which of several varying split axes becomes the pruned one.
-
-    1. An int attribute of the current module that counts heads (name mentions "head" but
-       not "dim"/"size", e.g. ``num_heads``) and equals an axis size marks that axis.
-    2. A head-size attribute (``head_dim``, ``attention_head_size``) marks its axis as fixed:
-       the first other varying axis (the heads) is pruned.
-    3. Otherwise an axis whose size equals another int attribute (``groups``) is a fixed
-       count, and the last free axis is pruned; by default the last varying axis, so leading
-       counts that code often hard-codes (``channel_shuffle(x, 2)``) stay valid.
-    """
-    module: nn.Module | None = ctx.module
-    attrs: dict[str, int] = {}
-    if module is not None:
-        attrs = {
-            k.lower(): v
-            for k, v in vars(module).items()
-            if isinstance(v, int) and not isinstance(v, bool) and not k.startswith("_")
-        }
-
-    def is_size(name: str) -> bool:
-        return "dim" in name or "size" in name
-
-    if ctx.attention == "head_dims":
-        ax = _head_dim_axis(attrs, sizes, varying, is_size)
-        if ax is not None:
-            return ax
-    for ax in varying:
-        if any(v == sizes[ax] and "head" in k and not is_size(k) for k, v in attrs.items()):
-            return ax
-    head_sized = [
-        ax
-        for ax in varying
-        if any(v == sizes[ax] and "head" in k and is_size(k) for k, v in attrs.items())
-    ]
-    if head_sized:
-        others = [ax for ax in varying if ax not in head_sized]
-        if others:
-            return others[0]
-    fixed = [ax for ax in varying if sizes[ax] in attrs.values()]
-    free = [ax for ax in varying if ax not in fixed]
-    return free[-1] if free else varying[-1]
-
-
-def _head_dim_axis(
-    attrs: dict[str, int], sizes: list[int], varying: list[int], is_size: Any
-) -> int | None:
-    """``attention="head_dims"``: the head-size axis is pruned (the same dims of every head),
-    found as the axis a head-size attribute names, else the last axis other than one a
-    head-count attribute names; ``None`` for reshapes that are not head splits."""
-    for ax in varying:
-        if any(v == sizes[ax] and "head" in k and is_size(k) for k, v in attrs.items()):
-            return ax
-    counts = [
-        ax
-        for ax in varying
-        if any(v == sizes[ax] and "head" in k and not is_size(k) for k, v in attrs.items())
-    ]
-    rest = [ax for ax in varying if ax not in counts]
-    return rest[-1] if counts and rest else None
-
-
-def _couple_same_split(ctx: TraceContext, site: SplitSite) -> None:
-    """Head-dim units: one module's head splits of equal shape (q, k, v viewed with the same
-    ``head_dim`` attribute) must keep equal head sizes, so their pruned axes are one unit."""
-    for prev in ctx.splits:
-        if (
-            prev.kind == "split"
-            and prev.module_path == site.module_path
-            and prev.sizes == site.sizes
-            and prev.axis == site.axis
-        ):
-            ctx.couple(prev.rep_atoms, site.rep_atoms, f"{site.module_path}: equal head sizes")
-            return
-
-
 def _split_flat(
     ctx: TraceContext, atoms: np.ndarray, zeros: np.ndarray, sizes: list[int]
 ) -> tuple[list[Label], list[Label]]:
@@ -224,14 +145,14 @@ def _split_flat(
     if not varying:
         ax = next((a for a in range(len(sizes)) if sizes[a] > 1), 0)
         varying = [ax]
-    ax = varying[0] if len(varying) == 1 else _choose_axis(ctx, sizes, varying)
+    ax = varying[0] if len(varying) == 1 else choose_axis(ctx, sizes, varying)
     if len(varying) > 1:
         moved = np.moveaxis(grid, ax, 0).reshape(sizes[ax], -1)
         for row in moved:
             ctx.table.union_all(row)
         site = SplitSite(ctx.module_path, tuple(sizes), ax, moved[:, 0].copy())
         if ctx.attention == "head_dims":
-            _couple_same_split(ctx, site)
+            couple_same_split(ctx, site)
         ctx.splits.append(site)
     index = tuple(slice(None) if a == ax else 0 for a in range(len(sizes)))
     labels[ax] = np.ascontiguousarray(grid[index])
