@@ -29,6 +29,7 @@ def test_public_api_has_examples() -> None:
         "prunekit.analysis",
         "prunekit.pruner",
         "prunekit.api",
+        "prunekit.registry",
         "prunekit.schedule.registry",
         "prunekit.sparsity.weight_level",
         "prunekit.plan",

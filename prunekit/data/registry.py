@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import ConfigError, DataError, RegistryError
+from ..errors import DataError
+from ..registry import Registry
 from .mnist1d import mnist1d_source
 from .sources import RawDataset, animal_mnist_source, mnist_source, sklearn_source
 from .splits import DatasetSplits, make_splits
@@ -32,11 +33,12 @@ __all__ = ["available_datasets", "load_dataset", "register_dataset"]
 
 DatasetSource = Callable[[], RawDataset]
 
-_REGISTRY: dict[str, DatasetSource] = {}
-
 
 def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
+
+
+_REGISTRY: Registry[DatasetSource] = Registry("dataset", "a callable returning a RawDataset", _key)
 
 
 def register_dataset(name: str, source: DatasetSource, *, override: bool = False) -> None:
@@ -61,19 +63,7 @@ def register_dataset(name: str, source: DatasetSource, *, override: bool = False
         >>> load_dataset("tiny_example", val_fraction=0.2, test_fraction=0.2).sizes()
         {'train': 12, 'val': 4, 'test': 4}
     """
-    key = _key(name) if isinstance(name, str) else ""
-    if not key:
-        raise RegistryError(f"register_dataset: name must be a non-empty string, got {name!r}")
-    if not callable(source):
-        raise ConfigError(
-            f"register_dataset({name!r}): source must be a callable returning a RawDataset, "
-            f"got {type(source).__name__}"
-        )
-    if key in _REGISTRY and not override:
-        raise RegistryError(
-            f"dataset {key!r} is already registered; pass override=True to replace it"
-        )
-    _REGISTRY[key] = source
+    _REGISTRY.register(name, source, override=override)
 
 
 def available_datasets() -> list[str]:
@@ -83,7 +73,7 @@ def available_datasets() -> list[str]:
         >>> {"digits", "mnist", "animal_mnist", "mnist1d"} <= set(available_datasets())
         True
     """
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def load_dataset(
@@ -123,12 +113,8 @@ def load_dataset(
         >>> tuple(x.shape), x.dtype, y.dtype
         ((32, 4), torch.float32, torch.int64)
     """
-    key = _key(name) if isinstance(name, str) else None
-    source = _REGISTRY.get(key) if key is not None else None
-    if source is None:
-        raise RegistryError(
-            f"unknown dataset {name!r}; valid names: {', '.join(available_datasets())}"
-        )
+    source = _REGISTRY.get(name)
+    key = _key(name)
     raw = source()
     if not isinstance(raw, RawDataset):
         raise DataError(

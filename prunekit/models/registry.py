@@ -27,7 +27,8 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError, RegistryError
+from ..errors import ConfigError
+from ..registry import Registry
 from .cnn1d import CNN1D
 from .digits_cnn import DigitsCNN
 from .lenet import LeNet5
@@ -40,7 +41,11 @@ __all__ = ["ModelBuilder", "available_models", "build_model", "register_model"]
 ModelBuilder = Callable[..., nn.Module]
 """``builder(*, num_classes, input_shape, **kwargs) -> nn.Module``."""
 
-_REGISTRY: dict[str, ModelBuilder] = {}
+_REGISTRY: Registry[ModelBuilder] = Registry(
+    "model",
+    "a callable (*, num_classes, input_shape, **kwargs) -> nn.Module",
+    lambda n: n.strip().lower(),
+)
 
 
 def register_model(name: str, builder: ModelBuilder, *, override: bool = False) -> None:
@@ -63,18 +68,7 @@ def register_model(name: str, builder: ModelBuilder, *, override: bool = False) 
         >>> build_model("linear-example", num_classes=3, input_shape=(4,))[1].out_features
         3
     """
-    key = name.strip().lower() if isinstance(name, str) else ""
-    if not key:
-        raise RegistryError(f"register_model: name must be a non-empty string, got {name!r}")
-    if not callable(builder):
-        raise ConfigError(
-            f"register_model({name!r}): builder must be callable, got {type(builder).__name__}"
-        )
-    if key in _REGISTRY and not override:
-        raise RegistryError(
-            f"model {key!r} is already registered; pass override=True to replace it"
-        )
-    _REGISTRY[key] = builder
+    _REGISTRY.register(name, builder, override=override)
 
 
 def available_models() -> list[str]:
@@ -84,7 +78,7 @@ def available_models() -> list[str]:
         >>> {"mlp", "lenet5", "resnet20", "resnet56", "vgg", "cnn1d"} <= set(available_models())
         True
     """
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def build_model(
@@ -112,10 +106,8 @@ def build_model(
         >>> model(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    key = name.strip().lower() if isinstance(name, str) else None
-    builder = _REGISTRY.get(key) if key is not None else None
-    if builder is None:
-        raise RegistryError(f"unknown model {name!r}; valid names: {', '.join(available_models())}")
+    builder = _REGISTRY.get(name)
+    key = name.strip().lower()
     shape = tuple(int(d) for d in input_shape)
     if not shape or min(shape) < 1:
         raise ConfigError(

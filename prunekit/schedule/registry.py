@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..allocation import validate_ratio
 from ..errors import ConfigError, RegistryError
+from ..registry import Registry
 from .schedules import Callback, Hierarchical, Iterative, OneShot, ScheduleResult
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ class Schedule(Protocol):
 #: ``factory(ratio, steps, ramp, callback) -> Schedule``; ``steps=None``: the schedule's default.
 ScheduleFactory = Callable[[float, "int | None", str, "Callback | None"], Schedule]
 
-_REGISTRY: dict[str, ScheduleFactory] = {}
+_REGISTRY: Registry[ScheduleFactory] = Registry(
+    "schedule", "a callable (ratio, steps, ramp, callback) -> Schedule", str.lower
+)
 
 
 def register_schedule(name: str, factory: ScheduleFactory, *, override: bool = False) -> None:
@@ -47,13 +50,9 @@ def register_schedule(name: str, factory: ScheduleFactory, *, override: bool = F
         Traceback (most recent call last):
         ...
         prunekit.errors.RegistryError: schedule 'ten_steps' is already registered; pass override=True to replace it
-        >>> _ = _REGISTRY.pop("ten_steps")
+        >>> _REGISTRY.remove("ten_steps")
     """
-    if name in _REGISTRY and not override:
-        raise RegistryError(
-            f"schedule {name!r} is already registered; pass override=True to replace it"
-        )
-    _REGISTRY[name] = factory
+    _REGISTRY.register(name, factory, override=override)
 
 
 def available_schedules() -> list[str]:
@@ -63,7 +62,7 @@ def available_schedules() -> list[str]:
         >>> available_schedules()
         ['hierarchical', 'iterative', 'oneshot']
     """
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_schedule(
@@ -99,12 +98,7 @@ def get_schedule(
                 f"with run(pruner), got {type(spec).__name__}"
             )
         return spec
-    factory = _REGISTRY.get(spec.lower())
-    if factory is None:
-        raise RegistryError(
-            f"unknown schedule {spec!r}; valid names: {', '.join(available_schedules())} "
-            "(or an object with run(pruner))"
-        )
+    factory = _REGISTRY.get(spec, " (or an object with run(pruner))")
     if ratio is None:
         raise ConfigError(
             f"schedule={spec!r} needs ratio= (the final fraction of units to remove, e.g. 0.5)"
