@@ -128,8 +128,11 @@ def render_markdown(rows: list[dict[str, Any]], minilm: dict[str, Any] | None = 
         "models need `num_heads`/`out_channel_groups` mappings written by the user; prunekit "
         "needs none), so its transformer failures below say what an unchanged call gives.",
         "",
-        f"This table holds the {len(rows)} models run so far; the others of `models.py` have "
-        "not run yet (`make coverage COVERAGE_ARGS=--resume` continues the sweep).",
+        f"This table holds the latest row of each of the {len(rows)} models in "
+        "`docs/coverage.jsonl`. Rows are appended per model, so they can come from different "
+        'runs (and engine versions); the `verify="shapes"` column only covers rows recorded '
+        "since that mode exists. A plain `make coverage` re-runs everything in one go; "
+        "`COVERAGE_ARGS=--resume` runs only the models without a row.",
         "",
         "## Summary",
         "",

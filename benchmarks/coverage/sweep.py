@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", help="check one model and print its JSON row")
     parser.add_argument("--only", nargs="*", default=[], help="substrings of model keys")
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--max-rss-gb", type=float, default=MAX_RSS_GB,
+                        help="kill a model's subprocess above this resident memory")  # fmt: skip
     parser.add_argument("--render", action="store_true", help="only re-render COVERAGE.md")
     parser.add_argument("--resume", action="store_true", help="skip models already in the log")
     args = parser.parse_args(argv)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(args.one)), flush=True)
         return 0
     if not args.render:
-        sweep(args.only, args.timeout, args.resume)
+        sweep(args.only, args.timeout, args.resume, args.max_rss_gb)
         if not args.only:
             subprocess.run([sys.executable, "-m", "benchmarks.coverage.minilm"], check=False)
     rows = [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
@@ -112,7 +114,7 @@ def _rss_gb(pid: int) -> float:
     return 0.0
 
 
-def _run_child(key: str, timeout: int) -> tuple[str, str, str | None]:
+def _run_child(key: str, timeout: int, max_rss_gb: float) -> tuple[str, str, str | None]:
     """Run ``--one key`` in a subprocess; (stdout, stderr, why it was stopped or None)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
@@ -124,8 +126,8 @@ def _run_child(key: str, timeout: int) -> tuple[str, str, str | None]:
             time.sleep(1.0)
             if time.perf_counter() - t0 > timeout:
                 why = f"timed out after {timeout}s"
-            elif _rss_gb(proc.pid) > MAX_RSS_GB:
-                why = f"killed: memory above {MAX_RSS_GB:.0f} GB"
+            elif _rss_gb(proc.pid) > max_rss_gb:
+                why = f"killed: memory above {max_rss_gb:.0f} GB"
             if why:
                 proc.kill()
                 proc.wait()
@@ -134,7 +136,9 @@ def _run_child(key: str, timeout: int) -> tuple[str, str, str | None]:
         return out.read(), err.read(), why
 
 
-def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
+def sweep(
+    only: list[str], timeout: int, resume: bool = False, max_rss_gb: float = MAX_RSS_GB
+) -> None:
     from .models import all_cases
 
     keys = [k for k in all_cases() if not only or any(s in k for s in only)]
@@ -146,7 +150,7 @@ def sweep(only: list[str], timeout: int, resume: bool = False) -> None:
         keys = [k for k in keys if k not in done]
     for i, key in enumerate(keys):
         t0 = time.perf_counter()
-        out, err, why = _run_child(key, timeout)
+        out, err, why = _run_child(key, timeout, max_rss_gb)
         row = _last_row(key, out, why or f"crashed: {err[-300:]}")
         if why and row["torch_pruning"].get("error") == "not run":
             row["torch_pruning"]["error"] = why  # the prunekit half finished, TP did not
