@@ -51,17 +51,25 @@ class Magnitude:
             )
 
     def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-        norms = [
-            unit_slices(m, tensors[m.name]).float().norm(p=self.p, dim=1)
-            for m in group.members
-            if m.is_param
-        ]
+        norms = [self._member_norms(m, tensors[m.name]) for m in group.members if m.is_param]
         stacked = torch.stack(norms)
         if self.reduction == "sum":
             return stacked.sum(0)
         if self.reduction == "max":
             return stacked.amax(0)
         return stacked.mean(0)
+
+
+    def _member_norms(self, member: Member, tensor: torch.Tensor) -> torch.Tensor:
+        """``||W_u||_p`` of each unit's slice, from per-position sums of ``|w|^p`` (no copy
+        of the tensor to bring ``member.dim`` first)."""
+        t = tensor.detach().float()
+        other = [d for d in range(t.dim()) if d != member.dim]
+        per_pos = torch.linalg.vector_norm(t, ord=self.p, dim=other) if other else t.abs()
+        idx = torch.from_numpy(member.indices).to(t.device)
+        if idx.shape[1] == 1:
+            return per_pos[idx[:, 0]]
+        return per_pos.pow(self.p)[idx].sum(1).pow(1.0 / self.p)
 
 
 @dataclass
