@@ -59,7 +59,6 @@ class Magnitude:
             return stacked.amax(0)
         return stacked.mean(0)
 
-
     def _member_norms(self, member: Member, tensor: torch.Tensor) -> torch.Tensor:
         """``||W_u||_p`` of each unit's slice, from per-position sums of ``|w|^p`` (no copy
         of the tensor to bring ``member.dim`` first)."""
