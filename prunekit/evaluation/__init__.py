@@ -63,7 +63,10 @@ from prunekit.evaluation.stability import (
 )
 from prunekit.evaluation.suite import TASKS, EvaluationReport, evaluate
 
+from ._runtime import finite_metric
+
 __all__ = [
+    "finite_metric",
     "DEFAULT_BINS",
     "DEFAULT_RATIOS",
     "TASKS",

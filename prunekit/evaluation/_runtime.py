@@ -7,6 +7,7 @@ dict of keyword inputs (``model(**x)``); every tensor in them shares a leading b
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from prunekit.errors import ConfigError
 from prunekit.graph import flatten_tensors
 
 __all__ = [
+    "finite_metric",
     "batch_size_of",
     "eval_mode",
     "fixed_threads",
@@ -157,3 +159,19 @@ def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(obj, (tuple, list)):
         return type(obj)(_map_tensors(v, fn) for v in obj)
     return obj
+
+
+def finite_metric(
+    fn: Callable[[nn.Module], Any], model: nn.Module, where: str, *, name: str = "metric"
+) -> float:
+    """``fn(model)`` as a finite float; anything else is a ConfigError saying ``where``."""
+    value = fn(model)
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{name} returned {value!r} {where}; it must return one number (higher is better)"
+        ) from exc
+    if not math.isfinite(out):
+        raise ConfigError(f"{name} returned {out} {where}; it must return a finite number")
+    return out

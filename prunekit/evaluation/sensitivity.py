@@ -12,7 +12,6 @@ each on a fresh copy of the model; the model is analysed once.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from ..errors import ConfigError
 from ..graph.dependency import DependencyGraph, Group
 from ..importance import Importance, get_importance
 from ..plan import PruningPlan
+from ._runtime import finite_metric
 
 __all__ = ["Sensitivity", "analyze_sensitivity", "DEFAULT_RATIOS"]
 
@@ -151,16 +151,7 @@ def _check_ratios(ratios: Iterable[float]) -> list[float]:
 
 
 def _metric(eval_fn: Callable[[nn.Module], float], model: nn.Module, where: str) -> float:
-    value = eval_fn(model)
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"eval_fn returned {value!r} {where}; it must return one number (higher is better)"
-        ) from exc
-    if not math.isfinite(out):
-        raise ConfigError(f"eval_fn returned {out} {where}; it must return a finite number")
-    return out
+    return finite_metric(eval_fn, model, where, name="eval_fn")
 
 
 def _candidates(

@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
+from ..evaluation import finite_metric
 from ..evaluation.cost import count_macs, count_params
 from ..plan import PruningPlan
 from .candidate import Cut, Known, cut_at_ratio, cut_to_target, replay
@@ -35,16 +36,7 @@ Hook = Callable[[nn.Module], Any]
 def score(metric: Metric, model: nn.Module, where: str) -> float:
     """``metric(model)`` (model in eval mode) as a finite float, else a ConfigError."""
     model.eval()
-    value = metric(model)
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"metric returned {value!r} {where}; it must return one number (higher is better)"
-        ) from exc
-    if not math.isfinite(out):
-        raise ConfigError(f"metric returned {out} {where}; it must return a finite number")
-    return out
+    return finite_metric(metric, model, where)
 
 
 def _hook_name(fn: Any) -> str | None:
