@@ -30,6 +30,7 @@ def test_public_api_has_examples() -> None:
         "prunekit.pruner",
         "prunekit.api",
         "prunekit.registry",
+        "prunekit.outputs",
         "prunekit.schedule.registry",
         "prunekit.sparsity.weight_level",
         "prunekit.plan",

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from prunekit.errors import DataError
 from prunekit.evaluation._runtime import eval_mode, model_device, to_device
 from prunekit.graph import call_model
+from prunekit.outputs import main_output
 
 __all__ = [
     "Predictions",
@@ -189,13 +190,9 @@ def extract_output(output: Any) -> torch.Tensor:
         >>> extract_output((torch.ones(1), torch.zeros(1)))
         tensor([1.])
     """
-    if isinstance(output, torch.Tensor):
-        return output
-    logits = output.get("logits") if isinstance(output, dict) else getattr(output, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
+    found = main_output(output)
+    if found is not None:
+        return found
     raise DataError(
         f"cannot find the output tensor in a model output of type {type(output).__name__}; "
         "pass output_fn=lambda out: <the tensor to evaluate>"

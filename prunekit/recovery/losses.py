@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RecoveryError
+from ..outputs import main_output
 from .batches import InputsFn, call_model, default_inputs, model_device, to_device
 
 __all__ = ["LossFn", "accuracy", "labels_of", "logits_of", "task_loss"]
@@ -38,13 +39,9 @@ def logits_of(output: Any) -> torch.Tensor:
         >>> logits_of((torch.zeros(2, 3), "aux")).shape
         torch.Size([2, 3])
     """
-    if isinstance(output, torch.Tensor):
-        return output
-    logits = _field(output, "logits")
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
+    found = main_output(output)
+    if found is not None:
+        return found
     raise RecoveryError(
         f"cannot find logits in a model output of type {type(output).__name__}; return a tensor, "
         "a tuple whose first item is the logits, or an object with .logits, or pass loss_fn= "
