@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from .graph.dependency import DependencyGraph, Group
 from .importance import Importance, get_importance
 from .plan import PruningPlan, record_step
 from .result import PruneResult, PruneSummary
+from .surgery.apply import light_copy, own_storage
 from .verify import check_runs, check_verify, verified_cut
 
 if TYPE_CHECKING:
@@ -164,6 +164,8 @@ class Pruner:
             raise
         except Exception:
             work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, True)
+        if not self.inplace:
+            own_storage(work, current)  # training the result never writes into ``current``
         if self.inplace:
             current.__dict__.clear()
             current.__dict__.update(work.__dict__)
@@ -202,7 +204,9 @@ class Pruner:
         verify: bool,
     ) -> tuple[nn.Module, DependencyGraph, PruningPlan, dict[int, torch.Tensor], list[Group]]:
         """One analyse -> score -> allocate -> cut on a copy of ``current``."""
-        work = copy.deepcopy(current)
+        # a storage-sharing copy: the cut and zeroing never write into existing tensors, and
+        # step() clones whatever is still shared before handing the model out
+        work = light_copy(current)
         graph = analyze(
             work,
             self.example_inputs,
@@ -250,7 +254,7 @@ class Pruner:
             target = resolve_target(metric, value, self._baseline_cost(metric))
 
             def cost(cut: dict[int, list[int]]) -> int:
-                trial = copy.deepcopy(work)
+                trial = light_copy(work)  # cut() never writes into existing tensors
                 self._plan(graph, candidates, cut, spec, targets).apply_to_graph(trial, graph)
                 return self._cost(trial, metric)
 

@@ -54,8 +54,8 @@ def verified_cut(
         if why is not None:
             raise PrunekitError(why)
     if compare:
-        # zeroing in place is harmless: the cut below removes exactly the zeroed slices
-        zero_slices(model, removals, inplace=True)
+        # out of place: ``model`` may share storage with the caller's model (a light copy)
+        zero_slices(model, removals)
         with torch.no_grad(), eval_mode(model):
             want = [t.detach() for t in flatten_tensors(call_model(model, inputs))]
     cut(model, removals, graph, removed_units)

@@ -392,6 +392,34 @@ def test_light_copy_shares_storage_but_cut_and_zero_never_write_into_it() -> Non
     assert_same_state(net, snap)
 
 
+def test_pruned_model_owns_its_tensors_training_it_never_touches_the_original() -> None:
+    """prune() works on a storage-sharing copy; what it hands back must own every tensor,
+    including the ignored (uncut) classifier and the BN buffers."""
+    net = make_net()
+    snap = snapshot(net)
+    res = prunekit.prune(net, X, ratio=0.5, ignore=["out"])
+    theirs = {t.untyped_storage().data_ptr() for t in (*net.parameters(), *net.buffers())}
+    mine = {t.untyped_storage().data_ptr() for t in (*res.model.parameters(), *res.model.buffers())}
+    assert not theirs & mine
+    res.model.train()
+    res.model(X).sum().backward()
+    torch.optim.SGD(res.model.parameters(), lr=1.0).step()
+    with torch.no_grad():
+        res.model.out.weight.add_(1.0)
+    assert_same_state(net, snap)
+
+
+def test_hooks_and_bound_methods_on_the_pruned_model_stay_there() -> None:
+    net = make_net()
+    net.conv1.register_forward_hook(lambda *a: None)
+    net.act = net.fc.forward  # a bound method kept as an attribute
+    res = prunekit.prune(net, X, ratio=0.5)
+    res.model.conv1.register_forward_pre_hook(lambda *a: None)
+    assert len(net.conv1._forward_pre_hooks) == 0
+    assert len(res.model.conv1._forward_hooks) == 1
+    assert res.model.act.__self__ is res.model.fc
+
+
 # --------------------------------------------------------------------------- BN recalibration
 
 

@@ -60,15 +60,20 @@ class Magnitude:
         return stacked.mean(0)
 
     def _member_norms(self, member: Member, tensor: torch.Tensor) -> torch.Tensor:
-        """``||W_u||_p`` of each unit's slice, from per-position sums of ``|w|^p`` (no copy
-        of the tensor to bring ``member.dim`` first)."""
+        """``||W_u||_p`` of each unit's slice, from per-position sums of ``|w|^p``: no copy
+        to bring ``member.dim`` first (``vector_norm`` over trailing/leading dims is several
+        times slower than an elementwise power and a sum)."""
         t = tensor.detach().float()
-        other = [d for d in range(t.dim()) if d != member.dim]
-        per_pos = torch.linalg.vector_norm(t, ord=self.p, dim=other) if other else t.abs()
+        powed = t.square() if self.p == 2 else t.abs() if self.p == 1 else t.abs().pow(self.p)
+        if t.dim() > 2 and member.dim < 2:  # conv kernels: contiguous trailing sum first
+            powed = powed.sum(dim=tuple(range(2, t.dim())))
+        other = [d for d in range(powed.dim()) if d != member.dim]
+        per_pos = powed.sum(dim=other) if other else powed
         idx = torch.from_numpy(member.indices).to(t.device)
-        if idx.shape[1] == 1:
-            return per_pos[idx[:, 0]]
-        return per_pos.pow(self.p)[idx].sum(1).pow(1.0 / self.p)
+        summed = per_pos[idx[:, 0]] if idx.shape[1] == 1 else per_pos[idx].sum(1)
+        if self.p == 2:
+            return summed.sqrt()
+        return summed if self.p == 1 else summed.pow(1.0 / self.p)
 
 
 @dataclass
