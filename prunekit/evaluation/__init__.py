@@ -29,6 +29,7 @@ from prunekit.evaluation.cost import (
     state_dict_bytes,
 )
 from prunekit.evaluation.cost_profile import CostComparison, CostProfile, compare_cost, profile_cost
+from prunekit.evaluation.deploy import inference_form, to_channels_last
 from prunekit.evaluation.fidelity import EmbeddingFidelity, cosine_fidelity, cosine_similarities
 from prunekit.evaluation.latency import LatencyReport, measure_latency
 from prunekit.evaluation.memory import MemoryReport, measure_peak_memory
@@ -66,6 +67,8 @@ from prunekit.evaluation.suite import TASKS, EvaluationReport, evaluate
 from ._runtime import finite_metric
 
 __all__ = [
+    "inference_form",
+    "to_channels_last",
     "finite_metric",
     "DEFAULT_BINS",
     "DEFAULT_RATIOS",

@@ -33,6 +33,7 @@ from prunekit.evaluation._runtime import (
     resize_batch,
     to_device,
 )
+from prunekit.evaluation.deploy import inference_form, to_channels_last
 from prunekit.graph import call_model
 
 __all__ = ["LatencyReport", "measure_latency"]
@@ -49,6 +50,8 @@ class LatencyReport:
         device: Where the model ran (``"cpu"``, ``"cuda:0"`` ...).
         median_ms, p90_ms, mean_ms, std_ms, min_ms, max_ms: Per-run time statistics.
         throughput: Samples per second at the median time.
+        form: What was timed: ``"as-is"`` or the :func:`inference_form` transforms
+            (``deploy=True``), e.g. ``"bn-folded+channels-last"``.
 
     Example:
         >>> r = LatencyReport(64, 10, 2, 1, "cpu", 4.0, 5.0, 4.2, 0.3, 3.9, 6.0, 16000.0)
@@ -68,6 +71,7 @@ class LatencyReport:
     min_ms: float
     max_ms: float
     throughput: float
+    form: str = "as-is"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain, JSON-serialisable ``dict``."""
@@ -82,6 +86,7 @@ def measure_latency(
     warmup: int = 10,
     runs: int = 50,
     threads: int | None = None,
+    deploy: bool = False,
 ) -> LatencyReport:
     """Time ``runs`` forward passes of ``model`` after ``warmup`` untimed ones.
 
@@ -93,6 +98,9 @@ def measure_latency(
         warmup: Untimed runs first (>= 0).
         runs: Timed runs (>= 1).
         threads: Intra-op CPU threads during the measurement (``None``: the current count).
+        deploy: Time the model's inference form instead (a copy with BatchNorm folded into
+            the preceding conv/linear and channels-last images, see
+            :func:`~prunekit.evaluation.deploy.inference_form`): what a deployment runs.
 
     Returns:
         A :class:`LatencyReport`.
@@ -108,6 +116,10 @@ def measure_latency(
     inputs = example_inputs if batch_size is None else resize_batch(example_inputs, batch_size)
     device = model_device(model)
     inputs = to_device(inputs, device)
+    form = "as-is"
+    if deploy:
+        model, form = inference_form(model, inputs)
+        inputs = to_channels_last(inputs) if "channels-last" in form else inputs
     samples = batch_size_of(inputs)
     with fixed_threads(threads) as used, eval_mode(model), torch.inference_mode():
         for _ in range(warmup):
@@ -127,6 +139,7 @@ def measure_latency(
         min_ms=float(times.min()),
         max_ms=float(times.max()),
         throughput=samples / max(median / 1e3, 1e-12),
+        form=form,
     )
 
 
