@@ -88,6 +88,6 @@ def inference_form(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, st
         except Exception:  # fx cannot trace it: time the BatchNorms as they are
             steps.append("bn-not-folded")
     if _has_4d(example_inputs):
-        work = work.to(memory_format=torch.channels_last)
+        work = work.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         steps.append("channels-last")
     return work, "+".join(steps) or "as-is"
