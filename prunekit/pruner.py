@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,6 +37,19 @@ if TYPE_CHECKING:
 
 
 __all__ = ["Pruner", "PruneResult", "PruneSummary"]
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic collector (full collections over a large heap cost tens of ms
+    each and fire at random points of a step); restore it afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Pruner:
@@ -158,12 +174,15 @@ class Pruner:
         )
         # Fast path: analyse without the probe and verify the real cut instead (exact groups:
         # zeroed == cut); if anything fails, redo the step with every group probed first.
-        try:
-            work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, False)
-        except (ConfigError, NothingToPruneError):
-            raise
-        except Exception:
-            work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, True)
+        with _no_cyclic_gc():  # the step allocates many small objects, all freed by refcount
+            try:
+                work, graph, plan, scores, candidates = self._attempt(
+                    current, spec, tg, only, False
+                )
+            except (ConfigError, NothingToPruneError):
+                raise
+            except Exception:
+                work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, True)
         if not self.inplace:
             own_storage(work, current)  # training the result never writes into ``current``
         if self.inplace:

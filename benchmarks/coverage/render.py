@@ -105,6 +105,22 @@ def _minilm(row: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _provenance(rows: list[dict[str, Any]]) -> str:
+    runs = sorted({str(r.get("run", "unrecorded")) for r in rows})
+    if len(runs) == 1 and runs[0] != "unrecorded":
+        return (
+            f"All {len(rows)} rows come from one run of `make coverage` (started {runs[0]}): "
+            "prunekit and Torch-Pruning were timed on the same machine, model by model, in "
+            "the same subprocess."
+        )
+    return (
+        f"This table holds the latest row of each of the {len(rows)} models in "
+        f"`docs/coverage.jsonl`, from {len(runs)} runs ({', '.join(runs)}): the medians mix "
+        "engine versions. A plain `make coverage` re-runs everything as one run; "
+        "`COVERAGE_ARGS=--resume` runs only the models without a row."
+    )
+
+
 def render_markdown(rows: list[dict[str, Any]], minilm: dict[str, Any] | None = None) -> str:
     """The whole COVERAGE.md page."""
     import torch
@@ -128,11 +144,7 @@ def render_markdown(rows: list[dict[str, Any]], minilm: dict[str, Any] | None = 
         "models need `num_heads`/`out_channel_groups` mappings written by the user; prunekit "
         "needs none), so its transformer failures below say what an unchanged call gives.",
         "",
-        f"This table holds the latest row of each of the {len(rows)} models in "
-        "`docs/coverage.jsonl`. Rows are appended per model, so they can come from different "
-        'runs (and engine versions); the `verify="shapes"` column only covers rows recorded '
-        "since that mode exists. A plain `make coverage` re-runs everything in one go; "
-        "`COVERAGE_ARGS=--resume` runs only the models without a row.",
+        _provenance(rows),
         "",
         "## Summary",
         "",

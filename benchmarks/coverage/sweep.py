@@ -9,6 +9,7 @@ sweep); rows are appended to ``docs/coverage.jsonl`` and rendered to ``docs/COVE
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def _last_row(key: str, stdout: str, failure: str) -> dict[str, Any]:
     }
 
 
-MAX_RSS_GB = 10.0  # a child above this is killed (one tool's runaway must not take the machine)
+MAX_RSS_GB = 19.0  # a child above this is killed (one tool's runaway must not take the machine;
+# vit_h_14 needs ~17 GB, Torch-Pruning on torchvision swin_t grew past 22 GB)
 
 
 def _rss_gb(pid: int) -> float:
@@ -145,6 +147,9 @@ def sweep(
     order = ("torchvision", "hf", "tv-", "timm")  # the acceptance list first
     keys.sort(key=lambda k: next(i for i, f in enumerate(order) if k.startswith(f)))
     JSONL.parent.mkdir(exist_ok=True)
+    run = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    if not only and not resume:
+        JSONL.write_text("")  # a full sweep is one run: its medians never mix engine versions
     if resume and JSONL.exists():
         done = {json.loads(line)["model"] for line in JSONL.read_text().splitlines() if line}
         keys = [k for k in keys if k not in done]
@@ -155,6 +160,7 @@ def sweep(
         if why and row["torch_pruning"].get("error") == "not run":
             row["torch_pruning"]["error"] = why  # the prunekit half finished, TP did not
         row["wall_s"] = round(time.perf_counter() - t0, 1)
+        row["run"] = run
         with JSONL.open("a") as f:
             f.write(json.dumps(row) + "\n")
         pk, tp = row["prunekit"], row["torch_pruning"]
