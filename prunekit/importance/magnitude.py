@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -43,6 +44,10 @@ class Magnitude:
 
     p: int = 2
     reduction: str = "mean"
+    _cache_key: int = field(default=0, init=False, repr=False, compare=False)
+    _cache: dict[str, tuple[tuple[Any, ...], torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.reduction not in _REDUCTIONS:
@@ -51,6 +56,8 @@ class Magnitude:
             )
 
     def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self._cache_key != id(tensors):  # one analysis' tensors: reuse per-tensor sums
+            self._cache_key, self._cache = id(tensors), {}
         norms = [self._member_norms(m, tensors[m.name]) for m in group.members if m.is_param]
         stacked = torch.stack(norms)
         if self.reduction == "sum":
@@ -59,14 +66,27 @@ class Magnitude:
             return stacked.amax(0)
         return stacked.mean(0)
 
+    def _kernel_sums(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """``[A, B]``: sums of ``|w|^p`` over the trailing dims of a >2-D tensor, computed
+        once per tensor (its output- and input-side members both read it)."""
+        key = (t.data_ptr(), tuple(t.shape), t._version)
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        flat = t.reshape(t.shape[0], t.shape[1], -1)
+        sums: torch.Tensor = torch.linalg.vector_norm(flat, ord=self.p, dim=-1)  # fused
+        sums = sums.square() if self.p == 2 else sums if self.p == 1 else sums.pow(self.p)
+        self._cache[name] = (key, sums)
+        return sums
+
     def _member_norms(self, member: Member, tensor: torch.Tensor) -> torch.Tensor:
-        """``||W_u||_p`` of each unit's slice, from per-position sums of ``|w|^p``: no copy
-        to bring ``member.dim`` first (``vector_norm`` over trailing/leading dims is several
-        times slower than an elementwise power and a sum)."""
+        """``||W_u||_p`` of each unit's slice, from per-position sums of ``|w|^p`` (no copy
+        to bring ``member.dim`` first: a strided ``vector_norm`` is several times slower)."""
         t = tensor.detach().float()
-        powed = t.square() if self.p == 2 else t.abs() if self.p == 1 else t.abs().pow(self.p)
-        if t.dim() > 2 and member.dim < 2:  # conv kernels: contiguous trailing sum first
-            powed = powed.sum(dim=tuple(range(2, t.dim())))
+        if t.dim() > 2 and member.dim < 2:  # conv kernels: contiguous trailing sums first
+            powed = self._kernel_sums(member.name, t)
+        else:
+            powed = t.square() if self.p == 2 else t.abs() if self.p == 1 else t.abs().pow(self.p)
         other = [d for d in range(powed.dim()) if d != member.dim]
         per_pos = powed.sum(dim=other) if other else powed
         idx = torch.from_numpy(member.indices).to(t.device)
