@@ -126,16 +126,20 @@ class BenchConfig:
 
 _VISION = (
     "pk-l2-local",
+    "pk-l2-global",
+    "pk-l2-global-r8",
     "pk-l2-local+noise",
     "pk-taylor-global",
+    "pk-taylor-global-r8",
     "pk-taylor-global+kd",
     "pk-fuse-global+kd",
 )
 _TP = ("tp-l2-local", "tp-l2-global", "tp-taylor-global", "tp-lamp-global", "tp-bn-local")
 _CONTROLS = ("random-local", "torch-l1-unstructured")
-_QUICK_T1 = ("pk-taylor-global+kd", "tp-l2-local", "tp-taylor-global", "torch-l1-unstructured")
-_QUICK_T4 = ("pk-l2-local", "pk-l2-local+noise", "pk-taylor-global+kd", "tp-l2-local",
-             "tp-taylor-global",
+_QUICK_T1 = ("pk-l2-local", "pk-l2-global-r8", "pk-taylor-global-r8", "pk-taylor-global+kd",
+             "tp-l2-local", "tp-l2-global", "tp-taylor-global", "torch-l1-unstructured")  # fmt: skip
+_QUICK_T4 = ("pk-l2-local", "pk-l2-global-r8", "pk-l2-local+noise", "pk-taylor-global+kd",
+             "tp-l2-local", "tp-l2-global", "tp-taylor-global",
              "random-local", "torch-l1-unstructured")  # fmt: skip
 _MLP = ("pk-l2-local", "pk-taylor-local", "tp-l2-local", "tp-taylor-local", "random-local")
 

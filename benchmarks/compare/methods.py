@@ -133,28 +133,33 @@ def _ratio_cut(cut: Callable[[float], nn.Module], ctx: CutContext, level: float,
 
 
 # ----------------------------------------------------------------------------- prunekit
-def _pk_ratio(importance: Callable[[], Any], scope: str) -> Callable[..., Cut]:
+def _pk_ratio(importance: Callable[[], Any], scope: str, round_to: int = 1) -> Callable[..., Cut]:
     def cut_fn(model: nn.Module, ctx: CutContext, level: float) -> Cut:
         def cut(r: float, verify: str = "exact") -> nn.Module:
             return prunekit.prune(model, ctx.example, ratio=r, importance=importance(),
                                   scope=scope, ignore=(classifier_of(model),),
-                                  max_ratio=MAX_RATIO, verify=verify).model  # fmt: skip
+                                  max_ratio=MAX_RATIO, round_to=round_to,
+                                  verify=verify).model  # fmt: skip
 
         return _ratio_cut(cut, ctx, level, trial=lambda r: cut(r, "shapes"))
 
     return cut_fn
 
 
-def _pk_budget(importance: Callable[[], Any]) -> Callable[..., Cut]:
+def _pk_budget(importance: Callable[[], Any], round_to: int = 1) -> Callable[..., Cut]:
     """Global ranking with prunekit's own exact MACs budget (``target_macs``)."""
 
     def cut_fn(model: nn.Module, ctx: CutContext, level: float) -> Cut:
         if ctx.kind == "neurons":
-            return _pk_ratio(importance, "global")(model, ctx, level)
+            return _pk_ratio(importance, "global", round_to)(model, ctx, level)
         res, secs = _timed(lambda: prunekit.prune(
             model, ctx.example, target_macs=1.0 / level, importance=importance(),
-            scope="global", ignore=(classifier_of(model),), max_ratio=MAX_RATIO).model)  # fmt: skip
-        return Cut(res, secs, 0.0, notes=["prunekit target_macs budget search"])
+            scope="global", ignore=(classifier_of(model),), max_ratio=MAX_RATIO,
+            round_to=round_to).model)  # fmt: skip
+        notes = ["prunekit target_macs budget search"]
+        if round_to > 1:
+            notes.append(f"widths rounded to multiples of {round_to} (vectorised CPU kernels)")
+        return Cut(res, secs, 0.0, notes=notes)
 
     return cut_fn
 
@@ -171,6 +176,10 @@ METHODS["pk-l2-local"] = lambda m, c, lv: _pk_ratio(lambda: "l2", "local")(m, c,
 METHODS["pk-taylor-local"] = lambda m, c, lv: _pk_ratio(_taylor(c), "local")(m, c, lv)
 METHODS["pk-taylor-global"] = lambda m, c, lv: _pk_budget(_taylor(c))(m, c, lv)
 METHODS["pk-fuse-global"] = lambda m, c, lv: _pk_budget(_fuse(c))(m, c, lv)
+METHODS["pk-l2-global"] = lambda m, c, lv: _pk_budget(lambda: "l2")(m, c, lv)
+METHODS["pk-l2-global-r8"] = lambda m, c, lv: _pk_budget(lambda: "l2", 8)(m, c, lv)
+METHODS["pk-taylor-global-r8"] = lambda m, c, lv: _pk_budget(_taylor(c), 8)(m, c, lv)
+METHODS["pk-l2-local-r8"] = lambda m, c, lv: _pk_ratio(lambda: "l2", "local", 8)(m, c, lv)
 METHODS["random-local"] = lambda m, c, lv: _pk_ratio(lambda: "random", "local")(m, c, lv)
 
 

@@ -16,6 +16,7 @@ __all__ = ["Aggregate", "aggregate", "fmt", "verdict"]
 
 _METRICS = ("macs_reduction", "raw_acc", "bn_acc", "ft_acc", "ft_f1", "prune_s", "search_s",
             "neurons_removed", "lat_b1_ms", "lat_b64_ms", "base_lat_b1_ms", "base_lat_b64_ms",
+            "eager_lat_b64_ms", "base_eager_lat_b64_ms",
             "base_acc", "params")  # fmt: skip
 
 
@@ -65,20 +66,29 @@ def fmt(agg: Aggregate, key: str, digits: int = 1) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f}" if n > 1 else f"{m:.{digits}f}"
 
 
-def verdict(cells: list[Aggregate]) -> str:
-    """prunekit's best vs Torch-Pruning's best final accuracy in one (task, level)."""
-    best: dict[str, Aggregate] = {}
-    for c in cells:
-        acc = c.mean("ft_acc")
-        if acc is None or c.tool not in ("prunekit", "torch-pruning"):
-            continue
-        if c.tool not in best or acc > (best[c.tool].mean("ft_acc") or 0.0):
-            best[c.tool] = c
-    if len(best) < 2:
-        return "no prunekit / Torch-Pruning pair in this cell"
-    pk, tp = best["prunekit"], best["torch-pruning"]
+def _best(cells: list[Aggregate], tool: str, recovery: str | None) -> Aggregate | None:
+    pool = [c for c in cells if c.tool == tool and c.mean("ft_acc") is not None
+            and (recovery is None or c.recovery == recovery)]  # fmt: skip
+    return max(pool, key=lambda c: c.mean("ft_acc") or 0.0) if pool else None
+
+
+def _versus(pk: Aggregate, tp: Aggregate) -> str:
     diff = (pk.mean("ft_acc") or 0.0) - (tp.mean("ft_acc") or 0.0)
     where = "ahead of" if diff > 0 else ("level with" if diff == 0 else "**behind**")
     return (f"prunekit best `{pk.method}` {fmt(pk, 'ft_acc', 2)}% (MACs ÷{pk.mean('macs_reduction'):.2f})"
             f" is {where} Torch-Pruning best `{tp.method}` {fmt(tp, 'ft_acc', 2)}% "
             f"(MACs ÷{tp.mean('macs_reduction'):.2f}) by {diff:+.2f} points")  # fmt: skip
+
+
+def verdict(cells: list[Aggregate]) -> str:
+    """prunekit's best vs Torch-Pruning's best final accuracy in one (task, level): first
+    with the same recovery (plain fine-tuning), then prunekit with its recovery options."""
+    tp = _best(cells, "torch-pruning", None)
+    same = _best(cells, "prunekit", "finetune")
+    if tp is None or same is None:
+        return "no prunekit / Torch-Pruning pair in this cell"
+    text = "Same recovery: " + _versus(same, tp)
+    overall = _best(cells, "prunekit", None)
+    if overall is not None and overall is not same:
+        text += f". With prunekit's recovery options: {_versus(overall, tp)}"
+    return text

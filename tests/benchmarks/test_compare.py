@@ -66,8 +66,9 @@ def test_render_writes_doc_and_plot(tiny_run, tmp_path):
 
 
 def _row(method: str, tool: str, acc: float, seed: int) -> dict:
+    recovery = "finetune+kd" if method.endswith("+kd") else "finetune"
     return {"task": "t", "level": 2.0, "method": method, "tool": tool, "seed": seed,
-            "ft_acc": acc, "macs_reduction": 2.0}  # fmt: skip
+            "ft_acc": acc, "macs_reduction": 2.0, "recovery": recovery}  # fmt: skip
 
 
 def test_aggregate_and_verdict_by_hand():
@@ -78,6 +79,16 @@ def test_aggregate_and_verdict_by_hand():
     assert pk.stats["ft_acc"][0] == pytest.approx(91.0)
     assert pk.stats["ft_acc"][1] == pytest.approx(2**0.5)  # sample std of (90, 92)
     assert "ahead of" in verdict(cells) and "+2.00 points" in verdict(cells)
+    assert "recovery options" not in verdict(cells)
+
+
+def test_verdict_compares_like_recovery_first_then_prunekit_options():
+    rows = [_row("pk-a", "prunekit", 88.0, 0), _row("pk-a+kd", "prunekit", 91.0, 0),
+            _row("tp-b", "torch-pruning", 89.0, 0)]  # fmt: skip
+    text = verdict(aggregate(rows))
+    same, options = text.split(". With prunekit's recovery options: ")
+    assert "`pk-a`" in same and "**behind**" in same and "-1.00 points" in same
+    assert "`pk-a+kd`" in options and "ahead of" in options and "+2.00 points" in options
 
 
 def test_config_errors_name_the_fix():
