@@ -137,7 +137,9 @@ def render_markdown(rows: list[dict[str, Any]], minilm: dict[str, Any] | None = 
         "MACs; and take a training step. Torch-Pruning's `BasePruner` (L2, ratio 0.5, final "
         "classifier ignored) runs on a fresh copy of the same model in the same run; it passes "
         "when its pruned model runs with the original output shapes. Times are wall seconds of "
-        "one `prune()` call (analysis + scoring + surgery) and of TP's construction + `step()`; "
+        "one default `prune()` call (analysis + scoring + surgery, on a copy, plus its "
+        '`verify="exact"` check: the zeroed and the cut model each run once and must '
+        "agree) and of TP's construction + `step()` (in place, unverified); "
         "the machine is shared, so compare ratios, not absolute values. Detection and "
         "segmentation models prune their backbone and then must run whole. Torch-Pruning is "
         "run the same way on every model, without per-architecture settings (its attention "
