@@ -165,7 +165,7 @@ def _full() -> BenchConfig:
 def _quick() -> BenchConfig:
     tasks = (
         TaskSpec("t1-resnet20-animal_mnist", "animal_mnist", "resnet20", "macs", (2.0,),
-                 train_epochs=4, train_subset=3000, methods=_QUICK_T1, seeds=(0,)),
+                 train_epochs=6, methods=_QUICK_T1, seeds=(0,)),
         TaskSpec("t2-mlp-breast_cancer", "breast_cancer", "mlp", "neurons", (0.5, 0.75),
                  train_epochs=20, train_lr=0.05, batch_size=32, methods=_MLP),
         TaskSpec("t2-mlp-digits", "digits", "mlp", "neurons", (0.5, 0.75),
