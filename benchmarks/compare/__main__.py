@@ -65,8 +65,9 @@ def configure(args: argparse.Namespace) -> BenchConfig:
     cfg = preset("quick" if args.quick else "full")
     if args.tasks:
         cfg = cfg.select(tuple(args.tasks))
-    if args.seeds:
-        cfg = replace(cfg, seeds=tuple(range(args.seeds)))
+    if args.seeds:  # every task gets them (quick mode pins ResNet-20 to one seed)
+        cfg = replace(cfg, seeds=tuple(range(args.seeds)),
+                      tasks=tuple(replace(t, seeds=None) for t in cfg.tasks))  # fmt: skip
     if args.ft_epochs:
         cfg = replace(cfg, recovery=replace(cfg.recovery, epochs=args.ft_epochs))
     if args.levels or args.train_epochs:
