@@ -18,17 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.evaluation._runtime import _map_tensors
+from prunekit.graph import flatten_tensors
+
 __all__ = ["inference_form", "to_channels_last"]
-
-
-def _has_4d(obj: Any) -> bool:
-    if isinstance(obj, torch.Tensor):
-        return obj.dim() == 4
-    if isinstance(obj, dict):
-        return any(_has_4d(v) for v in obj.values())
-    if isinstance(obj, (tuple, list)):
-        return any(_has_4d(v) for v in obj)
-    return False
 
 
 def to_channels_last(obj: Any) -> Any:
@@ -40,13 +33,9 @@ def to_channels_last(obj: Any) -> Any:
         ...     memory_format=torch.channels_last)
         True
     """
-    if isinstance(obj, torch.Tensor):
-        return obj.contiguous(memory_format=torch.channels_last) if obj.dim() == 4 else obj
-    if isinstance(obj, dict):
-        return {k: to_channels_last(v) for k, v in obj.items()}
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(to_channels_last(v) for v in obj)
-    return obj
+    return _map_tensors(
+        obj, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+    )
 
 
 def inference_form(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, str]:
@@ -87,7 +76,7 @@ def inference_form(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, st
                 steps.append("bn-partly-folded")
         except Exception:  # fx cannot trace it: time the BatchNorms as they are
             steps.append("bn-not-folded")
-    if _has_4d(example_inputs):
+    if any(t.dim() == 4 for t in flatten_tensors(example_inputs)):
         work = work.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         steps.append("channels-last")
     return work, "+".join(steps) or "as-is"
