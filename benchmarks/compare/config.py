@@ -106,6 +106,7 @@ class BenchConfig:
     criteria_ratios: tuple[float, ...] = (0.3, 0.5, 0.7)
     latency_runs: int = 50
     latency_threads: int = 1
+    latency_rounds: int = 5
     calib_batches: int = 8
     criteria_seeds: int | None = None
 
@@ -127,6 +128,7 @@ class BenchConfig:
 _VISION = (
     "pk-l2-local",
     "pk-l2-global",
+    "pk-l2-global+kd",
     "pk-l2-global-r8",
     "pk-l2-local+noise",
     "pk-taylor-global",
@@ -160,7 +162,7 @@ def _full() -> BenchConfig:
     tasks.append(TaskSpec("t4-cnn1d-mnist1d", "mnist1d", "cnn1d", "macs", (2.0,),
                           train_epochs=30, methods=vision))  # fmt: skip
     return BenchConfig("full", tuple(tasks), (0, 1, 2), RecoverySpec(epochs=3), "t4-cnn1d-mnist1d",
-                       criteria_ratios=(0.2, 0.4, 0.6, 0.8), latency_runs=100)  # fmt: skip
+                       criteria_ratios=(0.2, 0.4, 0.6, 0.8), latency_runs=60)  # fmt: skip
 
 
 def _quick() -> BenchConfig:

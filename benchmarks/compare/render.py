@@ -106,8 +106,8 @@ def _protocol(res: dict[str, Any]) -> list[str]:
         "distillation from the unpruned model (T = 4, α = 0.7) — a prunekit recovery option.",
         f"- Right after the cut, every method (baselines included) gets the same BatchNorm "
         f"recalibration on {rec['bn_samples']} training samples (`acc +BN`); `acc raw` is before it.",
-        f"- Latency: `prunekit.evaluation.measure_latency`, median of {cfg['latency_runs']} runs, "
-        f"{cfg['latency_threads']} thread(s), first seed only; speed-up = unpruned / pruned. "
+        f"- Latency: {_timing(cfg)}, {cfg['latency_threads']} thread(s), first seed only; "
+        "speed-up = unpruned / pruned. "
         "`speed-up b1/b64` time the inference form of both models (`deploy=True`: BatchNorm "
         "folded into the conv by torch.fx, channels-last images — what a deployment runs); "
         "`eager b64` times the eager training form (separate BatchNorm passes, which a narrow "
@@ -124,6 +124,16 @@ def _protocol(res: dict[str, Any]) -> list[str]:
                      f"{t['train_epochs']} epochs (SGD lr {t['train_lr']}, cosine) on {sub} "
                      f"training samples, levels {t['levels']} ({t['kind']}).")  # fmt: skip
     return lines
+
+
+def _timing(cfg: dict[str, Any]) -> str:
+    runs = cfg["latency_runs"]
+    if "latency_rounds" not in cfg:  # results from before the paired measurement
+        return (f"`measure_latency`, median of {runs} runs; the unpruned model timed once per "
+                "seed, each pruned model minutes later (machine load may differ)")  # fmt: skip
+    return (f"`measure_speedup`: the unpruned and the pruned model timed in "
+            f"{cfg['latency_rounds']} interleaved blocks (A B, B A, ...), median of {runs} runs "
+            "each from the same window")  # fmt: skip
 
 
 def _criteria_table(rows: list[dict[str, Any]]) -> list[str]:

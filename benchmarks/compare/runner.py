@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.evaluation import count_macs, count_params, measure_latency
+from prunekit.evaluation import count_macs, count_params, measure_latency, measure_speedup
 from prunekit.recovery import (
     Distillation,
     NoiseInjection,
@@ -36,17 +36,29 @@ def hidden_width(model: nn.Module) -> int:
     return sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear) and m is not clf)
 
 
-def latency_ms(model: nn.Module, example: torch.Tensor, cfg: BenchConfig) -> dict[str, float]:
+def latency_ms(model: nn.Module, example: torch.Tensor, cfg: BenchConfig,
+               base: nn.Module | None = None) -> dict[str, float]:  # fmt: skip
     """Median CPU latency (ms), ``cfg.latency_threads`` threads: batch 1 and 64 of the
     inference form (BatchNorm folded, channels-last images: what a deployment runs, the same
-    transform for every model), and batch 64 of the eager training form."""
+    transform for every model), and batch 64 of the eager training form.
 
-    def one(bs: int, deploy: bool) -> float:
-        return measure_latency(model, example, batch_size=bs, warmup=5, runs=cfg.latency_runs,
-                               threads=cfg.latency_threads, deploy=deploy).median_ms  # fmt: skip
-
-    return {"lat_b1_ms": one(1, True), "lat_b64_ms": one(64, True),
-            "eager_lat_b64_ms": one(64, False)}  # fmt: skip
+    With ``base``, each setting times ``base`` and ``model`` in interleaved rounds
+    (:func:`~prunekit.evaluation.measure_speedup`) and also returns the unpruned model's
+    medians of the same window as ``base_*``: the speed-up never compares two machine loads.
+    """
+    out: dict[str, float] = {}
+    for key, bs, deploy in (("lat_b1_ms", 1, True), ("lat_b64_ms", 64, True),
+                            ("eager_lat_b64_ms", 64, False)):  # fmt: skip
+        kw: dict[str, Any] = {"batch_size": bs, "warmup": 5, "runs": cfg.latency_runs,
+                              "threads": cfg.latency_threads, "deploy": deploy}  # fmt: skip
+        if base is None:
+            out[key] = measure_latency(model, example, **kw).median_ms
+            continue
+        pair = measure_speedup(
+            base, model, example, rounds=min(cfg.latency_rounds, cfg.latency_runs), **kw
+        )
+        out[key], out[f"base_{key}"] = pair.candidate.median_ms, pair.reference.median_ms
+    return out
 
 
 def _recalibrate(model: nn.Module, data: TaskData, cfg: BenchConfig) -> bool:
@@ -132,8 +144,7 @@ def _seed_rows(task: TaskSpec, cfg: BenchConfig, seed: int, log: Any) -> list[di
             cut = _cut_once(method, task.methods, cuts, base, ctx, level)
             row = _row_for(method, cut, base, data, task, cfg, ctx, level)
             if timed:
-                row.update(latency_ms(cut.model, data.example, cfg))
-                row.update({f"base_{k}": v for k, v in base_lat.items()})
+                row.update(latency_ms(cut.model, data.example, cfg, base=base))
             rows.append(row)
             log(f"[{task.name} s{seed} x{level}] {method:24s} macs/{row['macs_reduction']:.2f} "
                 f"raw {row['raw_acc']:.1f} bn {row['bn_acc']:.1f} ft {row['ft_acc']:.1f} "

@@ -7,7 +7,8 @@
 - stability: :func:`agreement`, :func:`error_flips`, calibration (:func:`expected_calibration_error`),
   :func:`metric_spread` over seeds and :func:`kfold_indices`;
 - cost: :func:`count_params`, :func:`count_macs`, :func:`state_dict_bytes`,
-  :func:`measure_peak_memory`, :func:`measure_latency`, :func:`profile_cost`, :func:`compare_cost`;
+  :func:`measure_peak_memory`, :func:`measure_latency`, :func:`measure_speedup` (two models
+  timed in interleaved rounds), :func:`profile_cost`, :func:`compare_cost`;
 - :func:`analyze_sensitivity`: how much each group's pruning costs in a metric.
 """
 
@@ -31,7 +32,12 @@ from prunekit.evaluation.cost import (
 from prunekit.evaluation.cost_profile import CostComparison, CostProfile, compare_cost, profile_cost
 from prunekit.evaluation.deploy import inference_form, to_channels_last
 from prunekit.evaluation.fidelity import EmbeddingFidelity, cosine_fidelity, cosine_similarities
-from prunekit.evaluation.latency import LatencyReport, measure_latency
+from prunekit.evaluation.latency import (
+    LatencyReport,
+    SpeedupReport,
+    measure_latency,
+    measure_speedup,
+)
 from prunekit.evaluation.memory import MemoryReport, measure_peak_memory
 from prunekit.evaluation.predictions import Predictions, collect_predictions
 from prunekit.evaluation.quality import (
@@ -84,6 +90,7 @@ __all__ = [
     "Flip",
     "FlipAnalysis",
     "LatencyReport",
+    "SpeedupReport",
     "MemoryReport",
     "PerClass",
     "Predictions",
@@ -115,6 +122,7 @@ __all__ = [
     "mean_squared_error",
     "measure_cost",
     "measure_latency",
+    "measure_speedup",
     "measure_peak_memory",
     "metric_spread",
     "metric_spreads",

@@ -36,7 +36,7 @@ from prunekit.evaluation._runtime import (
 from prunekit.evaluation.deploy import inference_form, to_channels_last
 from prunekit.graph import call_model
 
-__all__ = ["LatencyReport", "measure_latency"]
+__all__ = ["LatencyReport", "SpeedupReport", "measure_latency", "measure_speedup"]
 
 
 @dataclass(frozen=True)
@@ -113,24 +113,39 @@ def measure_latency(
         (4, 3, True, True)
     """
     _check_counts(warmup=warmup, runs=runs)
-    inputs = example_inputs if batch_size is None else resize_batch(example_inputs, batch_size)
+    model, inputs, form = _prepared(model, example_inputs, batch_size, deploy)
     device = model_device(model)
-    inputs = to_device(inputs, device)
+    with fixed_threads(threads) as used, eval_mode(model), torch.inference_mode():
+        for _ in range(warmup):
+            call_model(model, inputs)
+        times = [_timed(model, inputs, device) for _ in range(runs)]
+    return _report(times, batch_size_of(inputs), warmup, used, device, form)
+
+
+def _prepared(
+    model: nn.Module, example_inputs: Any, batch_size: int | None, deploy: bool
+) -> tuple[nn.Module, Any, str]:
+    """The model (or its inference form) and the inputs resized and moved to its device."""
+    inputs = example_inputs if batch_size is None else resize_batch(example_inputs, batch_size)
+    inputs = to_device(inputs, model_device(model))
     form = "as-is"
     if deploy:
         model, form = inference_form(model, inputs)
         inputs = to_channels_last(inputs) if "channels-last" in form else inputs
-    samples = batch_size_of(inputs)
-    with fixed_threads(threads) as used, eval_mode(model), torch.inference_mode():
-        for _ in range(warmup):
-            call_model(model, inputs)
-        times = np.array([_timed(model, inputs, device) for _ in range(runs)]) * 1e3
+    return model, inputs, form
+
+
+def _report(
+    seconds: list[float], samples: int, warmup: int, threads: int, device: torch.device, form: str
+) -> LatencyReport:
+    times = np.array(seconds) * 1e3
+    runs = len(times)
     median = float(np.median(times))
     return LatencyReport(
         batch_size=samples,
         runs=runs,
         warmup=warmup,
-        threads=used,
+        threads=threads,
         device=str(device),
         median_ms=median,
         p90_ms=float(np.percentile(times, 90)),
@@ -141,6 +156,99 @@ def measure_latency(
         throughput=samples / max(median / 1e3, 1e-12),
         form=form,
     )
+
+
+@dataclass(frozen=True)
+class SpeedupReport:
+    """Latency of a reference and a candidate model timed in interleaved rounds.
+
+    Attributes:
+        reference, candidate: The two :class:`LatencyReport` (same batch, threads, form).
+        speedup: ``reference.median_ms / candidate.median_ms`` (> 1: the candidate is faster).
+        rounds: How many alternating blocks each model's runs were split into.
+
+    Example:
+        >>> r = LatencyReport(64, 10, 2, 1, "cpu", 4.0, 5.0, 4.2, 0.3, 3.9, 6.0, 16000.0)
+        >>> SpeedupReport(r, r, 1.0, 4).to_dict()["speedup"]
+        1.0
+    """
+
+    reference: LatencyReport
+    candidate: LatencyReport
+    speedup: float
+    rounds: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_speedup(
+    reference: nn.Module,
+    candidate: nn.Module,
+    example_inputs: Any,
+    *,
+    batch_size: int | None = None,
+    warmup: int = 10,
+    runs: int = 50,
+    threads: int | None = None,
+    deploy: bool = False,
+    rounds: int = 5,
+) -> SpeedupReport:
+    """Time two models in alternating blocks so that machine load hits both alike.
+
+    On a shared machine, timing the unpruned model first and the pruned one minutes later
+    compares two different loads. Here each model's ``runs`` are split into ``rounds``
+    blocks, run in the order A B, B A, A B ... after both have warmed up, and the speed-up is
+    the ratio of the medians of the same window.
+
+    Args:
+        reference: The model to compare against (e.g. the unpruned one).
+        candidate: The model whose speed-up is reported (e.g. the pruned one).
+        example_inputs: As in :func:`measure_latency`; both models get the same inputs.
+        batch_size, warmup, threads, deploy: As in :func:`measure_latency`.
+        runs: Timed runs per model (>= ``rounds``).
+        rounds: Alternating blocks (>= 1).
+
+    Returns:
+        A :class:`SpeedupReport`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> big, small = nn.Linear(256, 256), nn.Linear(256, 8)
+        >>> r = measure_speedup(big, small, torch.zeros(1, 256), batch_size=8, runs=6, rounds=2)
+        >>> r.reference.runs, r.candidate.runs, r.speedup > 0
+        (6, 6, True)
+    """
+    _check_counts(warmup=warmup, runs=runs)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= runs:
+        raise ConfigError(f"rounds={rounds!r} must be an int in [1, runs={runs}] (e.g. 5)")
+    prepared = [_prepared(m, example_inputs, batch_size, deploy) for m in (reference, candidate)]
+    blocks = [runs // rounds + (i < runs % rounds) for i in range(rounds)]
+    with fixed_threads(threads) as used:
+        times = _interleaved(prepared, warmup, blocks)
+    ref, cand = (
+        _report(times[k], batch_size_of(inp), warmup, used, model_device(m), form)
+        for k, (m, inp, form) in enumerate(prepared)
+    )
+    return SpeedupReport(ref, cand, ref.median_ms / max(cand.median_ms, 1e-12), rounds)
+
+
+def _interleaved(
+    prepared: list[tuple[nn.Module, Any, str]], warmup: int, blocks: list[int]
+) -> list[list[float]]:
+    """Per-run seconds of each prepared model, run in blocks A B, B A, A B ..."""
+    times: list[list[float]] = [[] for _ in prepared]
+    with eval_mode(prepared[0][0]), eval_mode(prepared[1][0]), torch.inference_mode():
+        for model, inputs, _ in prepared:
+            for _ in range(warmup):
+                call_model(model, inputs)
+        for i, n in enumerate(blocks):
+            for which in (0, 1) if i % 2 == 0 else (1, 0):
+                model, inputs, _ = prepared[which]
+                device = model_device(model)
+                times[which] += [_timed(model, inputs, device) for _ in range(n)]
+    return times
 
 
 def _timed(model: nn.Module, inputs: Any, device: torch.device) -> float:
