@@ -19,8 +19,11 @@ from typing import Any
 import torch
 import torch_pruning as tp
 
+from prunekit.errors import ConfigError
+
 from .config import BenchConfig, preset
 from .criteria import sweep_criteria
+from .methods import method_names
 from .render import render_doc
 from .runner import run_task
 
@@ -49,6 +52,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="the < 15 min preset")
     ap.add_argument("--tasks", nargs="*", help="task name prefixes to keep (e.g. t1-resnet20 t4)")
     ap.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
+    ap.add_argument("--methods", nargs="*", help="keep only these methods (exact names)")
     ap.add_argument("--levels", type=float, nargs="*", help="override every task's levels")
     ap.add_argument("--train-epochs", type=int, help="override baseline training epochs")
     ap.add_argument("--ft-epochs", type=int, help="override recovery epochs")
@@ -75,9 +79,24 @@ def configure(args: argparse.Namespace) -> BenchConfig:
                               else t.levels, train_epochs=args.train_epochs or t.train_epochs)
                       for t in cfg.tasks)  # fmt: skip
         cfg = replace(cfg, tasks=tasks)
+    if args.methods:
+        cfg = _only_methods(cfg, tuple(args.methods))
     if args.no_criteria:
         cfg = replace(cfg, criteria_task=None)
     return cfg
+
+
+def _only_methods(cfg: BenchConfig, names: tuple[str, ...]) -> BenchConfig:
+    """Every task keeps the methods named in ``names`` (in the task's order)."""
+    valid = set(method_names())
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ConfigError(f"--methods {unknown} unknown; valid: {sorted(valid)}")
+    tasks = tuple(replace(t, methods=tuple(m for m in t.methods if m in names)) for t in cfg.tasks)
+    empty = [t.name for t in tasks if not t.methods]
+    if empty:
+        raise ConfigError(f"--methods {list(names)} leaves tasks {empty} with no method")
+    return replace(cfg, tasks=tasks)
 
 
 def main(argv: list[str] | None = None) -> None:

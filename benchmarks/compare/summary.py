@@ -12,7 +12,7 @@ from typing import Any
 
 from prunekit.evaluation import metric_spread
 
-__all__ = ["Aggregate", "aggregate", "fmt", "verdict"]
+__all__ = ["Aggregate", "Headline", "aggregate", "fmt", "headline", "verdict"]
 
 _METRICS = ("macs_reduction", "raw_acc", "bn_acc", "ft_acc", "ft_f1", "prune_s", "search_s",
             "neurons_removed", "lat_b1_ms", "lat_b64_ms", "base_lat_b1_ms", "base_lat_b64_ms",
@@ -92,3 +92,33 @@ def verdict(cells: list[Aggregate]) -> str:
     if overall is not None and overall is not same:
         text += f". With prunekit's recovery options: {_versus(overall, tp)}"
     return text
+
+
+@dataclass
+class Headline:
+    """One (task, level) of one run in the summary table: the best of each side."""
+
+    task: str
+    level: float
+    unpruned: Aggregate
+    tp: Aggregate
+    pk_same: Aggregate
+    pk_any: Aggregate
+    seeds: int
+
+
+def headline(cells: list[Aggregate]) -> list[Headline]:
+    """Per (task, level) with both tools: unpruned, Torch-Pruning's best, prunekit's best
+    with the same recovery and prunekit's best with any of its recovery options."""
+    out = []
+    ref = {c.task: c for c in cells if c.method == "unpruned"}
+    keys = dict.fromkeys((c.task, c.level) for c in cells if c.level is not None)
+    for task, level in keys:
+        lc = [c for c in cells if c.task == task and c.level == level]
+        tp = _best(lc, "torch-pruning", None)
+        same, any_ = _best(lc, "prunekit", "finetune"), _best(lc, "prunekit", None)
+        if tp is None or same is None or any_ is None or task not in ref or level is None:
+            continue
+        seeds = ref[task].stats["ft_acc"][2]
+        out.append(Headline(task, level, ref[task], tp, same, any_, seeds))
+    return out

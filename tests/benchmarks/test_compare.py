@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks.compare.__main__ import environment
+from benchmarks.compare.__main__ import _parse, configure, environment
 from benchmarks.compare.config import BenchConfig, RecoverySpec, TaskSpec, preset
-from benchmarks.compare.render import render_doc
+from benchmarks.compare.render import render_doc, render_summary
 from benchmarks.compare.runner import run_task
-from benchmarks.compare.summary import aggregate, verdict
+from benchmarks.compare.summary import aggregate, headline, verdict
 from prunekit.data import CACHE_ENV
 from prunekit.errors import ConfigError
 
@@ -101,3 +101,38 @@ def test_config_errors_name_the_fix():
     assert replace(preset("full"), seeds=(0,)).select(("t4",)).criteria_task == "t4-cnn1d-mnist1d"
     quick = preset("quick")
     assert quick.tasks[0].seeds == (0,) and quick.seeds == (0, 1)  # ResNet-20: one seed in quick
+
+
+def test_summary_line_per_task_level_with_deltas_by_hand():
+    unpruned = {"task": "t", "level": None, "method": "unpruned", "tool": "reference",
+                "seed": 0, "ft_acc": 95.0}  # fmt: skip
+    rows = [unpruned, _row("pk-a", "prunekit", 88.0, 0), _row("pk-a+kd", "prunekit", 91.0, 0),
+            _row("tp-b", "torch-pruning", 89.0, 0)]  # fmt: skip
+    (h,) = headline(aggregate(rows))
+    assert (h.tp.method, h.pk_same.method, h.pk_any.method, h.seeds) == (
+        "tp-b",
+        "pk-a",
+        "pk-a+kd",
+        1,
+    )
+    lines = render_summary([("full-x", {"rows": rows})])
+    (line,) = [ln for ln in lines if ln.startswith("| `full-x`")]
+    assert "| -1.00 |" in line and "| +2.00 |" in line and "2× MACs" in line
+
+
+def test_full_runs_render_first_then_quick(tmp_path):
+    from benchmarks.compare.render import _order
+
+    names = ["results-quick-t1.json", "results-quick.json", "results-full-a.json"]
+    got = sorted((tmp_path / n for n in names), key=_order)
+    assert [p.name for p in got] == ["results-full-a.json", "results-quick.json",
+                                     "results-quick-t1.json"]  # fmt: skip
+
+
+def test_methods_filter_keeps_named_methods_and_names_bad_ones():
+    cfg = configure(_parse(["--quick", "--tasks", "t4", "--methods", "pk-l2-local", "tp-l2-local"]))
+    assert cfg.tasks[0].methods == ("pk-l2-local", "tp-l2-local")
+    with pytest.raises(ConfigError, match="unknown; valid"):
+        configure(_parse(["--quick", "--methods", "pk-nope"]))
+    with pytest.raises(ConfigError, match="no method"):
+        configure(_parse(["--quick", "--tasks", "t2", "--methods", "pk-l2-global"]))
