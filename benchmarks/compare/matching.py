@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["Matched", "bisect_ratio"]
+__all__ = ["Matched", "bisect_ratio", "scan_ratio"]
 
 
 @dataclass
@@ -61,3 +61,30 @@ def bisect_ratio(
         else:
             lo = mid
     return Matched(best, best_ratio, best_macs, trials)
+
+
+def scan_ratio(
+    cut: Callable[[float], nn.Module],
+    macs_of: Callable[[nn.Module], int],
+    target: float,
+    *,
+    hi: float = 0.95,
+    step: float = 0.025,
+) -> Matched:
+    """The ratio on a grid ``step, 2 step, ... <= hi`` whose cut meets ``target`` with the
+    most MACs left (the least overshoot), for cuts whose MACs are *not* monotone in the
+    ratio (Torch-Pruning with ``round_to``); if none meets it, the cut with the fewest MACs.
+
+    Example:
+        >>> import torch
+        >>> widths = {0.25: 3, 0.5: 6, 0.75: 2}  # not monotone: 0.5 keeps more than 0.25
+        >>> m = scan_ratio(lambda r: torch.nn.Linear(4, widths.get(r, 8)),
+        ...                lambda mod: mod.out_features * 4, target=13, hi=0.75, step=0.25)
+        >>> m.ratio, m.macs, m.trials
+        (0.25, 12, 3)
+    """
+    ratios = [round(step * i, 6) for i in range(1, int(hi / step + 1e-9) + 1)]
+    found = [(r, model, macs_of(model)) for r in ratios for model in [cut(r)]]
+    meeting = [f for f in found if f[2] <= target]
+    r, model, macs = max(meeting, key=lambda f: f[2]) if meeting else min(found, key=lambda f: f[2])
+    return Matched(model, r, macs, len(found))

@@ -24,7 +24,7 @@ from prunekit.errors import RegistryError
 from prunekit.evaluation import count_macs
 from prunekit.importance import Fuse, Taylor
 
-from .matching import bisect_ratio
+from .matching import bisect_ratio, scan_ratio
 from .training import ce_loss, classifier_of
 
 __all__ = ["Cut", "CutContext", "METHODS", "method_names", "run_method", "tool_of"]
@@ -118,17 +118,20 @@ def _timed(fn: Callable[[], nn.Module]) -> tuple[nn.Module, float]:
 
 
 def _ratio_cut(cut: Callable[[float], nn.Module], ctx: CutContext, level: float,
-               trial: Callable[[float], nn.Module] | None = None) -> Cut:  # fmt: skip
+               trial: Callable[[float], nn.Module] | None = None, scan: bool = False) -> Cut:  # fmt: skip
     """Neurons: cut at ``level``. MACs: bisect the ratio to ``base_macs / level`` with the
-    (cheaper) ``trial`` cut, then time one full ``cut`` at the chosen ratio."""
+    (cheaper) ``trial`` cut (``scan``: search a grid instead, for cuts whose MACs are not
+    monotone in the ratio), then time one full ``cut`` at the chosen ratio."""
     if ctx.kind == "neurons":
         model, secs = _timed(lambda: cut(level))
         return Cut(model, secs, 0.0, ratio=level)
     t0 = time.perf_counter()
-    matched = bisect_ratio(trial or cut, _macs(ctx), ctx.base_macs / level, hi=MAX_RATIO)
+    search_fn = scan_ratio if scan else bisect_ratio
+    matched = search_fn(trial or cut, _macs(ctx), ctx.base_macs / level, hi=MAX_RATIO)
     search = time.perf_counter() - t0
     model, secs = _timed(lambda: cut(matched.ratio))
-    notes = [f"ratio bisected to {matched.ratio:.3f} in {matched.trials} trials"]
+    how = "scanned (MACs not monotone in the ratio)" if scan else "bisected"
+    notes = [f"ratio {how} to {matched.ratio:.3f} in {matched.trials} trials"]
     return Cut(model, secs, search, ratio=matched.ratio, notes=notes)
 
 
@@ -178,6 +181,7 @@ METHODS["pk-taylor-global"] = lambda m, c, lv: _pk_budget(_taylor(c))(m, c, lv)
 METHODS["pk-fuse-global"] = lambda m, c, lv: _pk_budget(_fuse(c))(m, c, lv)
 METHODS["pk-l2-global"] = lambda m, c, lv: _pk_budget(lambda: "l2")(m, c, lv)
 METHODS["pk-l2-global-r8"] = lambda m, c, lv: _pk_budget(lambda: "l2", 8)(m, c, lv)
+METHODS["pk-l2-global-r16"] = lambda m, c, lv: _pk_budget(lambda: "l2", 16)(m, c, lv)
 METHODS["pk-taylor-global-r8"] = lambda m, c, lv: _pk_budget(_taylor(c), 8)(m, c, lv)
 METHODS["pk-l2-local-r8"] = lambda m, c, lv: _pk_ratio(lambda: "l2", "local", 8)(m, c, lv)
 METHODS["random-local"] = lambda m, c, lv: _pk_ratio(lambda: "random", "local")(m, c, lv)
@@ -192,11 +196,13 @@ _TP_IMPORTANCE: dict[str, Callable[[], Any]] = {
 }
 
 
-def _tp_cut(model: nn.Module, ctx: CutContext, crit: str, global_: bool, r: float) -> nn.Module:
+def _tp_cut(model: nn.Module, ctx: CutContext, crit: str, global_: bool, r: float,
+            round_to: int | None = None) -> nn.Module:  # fmt: skip
     net = copy.deepcopy(model).eval()
     pruner = tp.pruner.MetaPruner(
         net, ctx.example, importance=_TP_IMPORTANCE[crit](), global_pruning=global_,
         pruning_ratio=r, max_pruning_ratio=MAX_RATIO, ignored_layers=[classifier_of(net)],
+        round_to=round_to,
     )  # fmt: skip
     if crit == "taylor":  # TP's Taylor reads .grad: accumulate it on the calibration data
         net.zero_grad()
@@ -207,9 +213,16 @@ def _tp_cut(model: nn.Module, ctx: CutContext, crit: str, global_: bool, r: floa
     return net
 
 
-def _tp(crit: str, global_: bool) -> CutFn:
+def _tp(crit: str, global_: bool, round_to: int | None = None) -> CutFn:
     def cut_fn(model: nn.Module, ctx: CutContext, level: float) -> Cut:
-        return _ratio_cut(lambda r: _tp_cut(model, ctx, crit, global_, r), ctx, level)
+        cut = _ratio_cut(lambda r: _tp_cut(model, ctx, crit, global_, r, round_to), ctx, level,
+                         scan=round_to is not None)  # fmt: skip
+        if round_to:
+            cut.notes.append(f"widths rounded to multiples of {round_to} (vectorised CPU kernels)")
+            cut.notes.append("Torch-Pruning with round_to: realised MACs are not monotone in "
+                             "pruning_ratio, so the ratio is scanned on a 0.025 grid (the cut "
+                             "meeting the budget with the least overshoot)")  # fmt: skip
+        return cut
 
     return cut_fn
 
@@ -217,6 +230,8 @@ def _tp(crit: str, global_: bool) -> CutFn:
 for _crit in _TP_IMPORTANCE:
     for _scope in ("local", "global"):
         _register(f"tp-{_crit}-{_scope}")(_tp(_crit, _scope == "global"))
+_register("tp-l2-global-r8")(_tp("l2", True, 8))
+_register("tp-l2-local-r8")(_tp("l2", False, 8))
 
 
 # ---------------------------------------------------------------- torch.nn.utils.prune

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .summary import Aggregate, aggregate, fmt, headline, verdict  # noqa: E402
+from .summary import Aggregate, aggregate, fmt, headline, meets_budget, verdict  # noqa: E402
 
 __all__ = ["plot_task", "render_doc", "render_run"]
 
@@ -39,7 +39,8 @@ def _row(c: Aggregate, base_acc: float | None) -> str:
     target = "-" if c.level is None else f"{c.level:g}"
     if c.mean("neurons_removed") is not None:
         target = f"({c.level:.0%} neurons)"
-    cells = [f"`{c.method}`", c.tool, c.recovery, target, fmt(c, "macs_reduction", 2),
+    realised = fmt(c, "macs_reduction", 2) + ("" if meets_budget(c) else " (misses budget)")
+    cells = [f"`{c.method}`", c.tool, c.recovery, target, realised,
              fmt(c, "raw_acc"), fmt(c, "bn_acc"), fmt(c, "ft_acc", 2), fmt(c, "ft_f1"), delta,
              f"{s1:.2f}×" if s1 else "-", f"{s64:.2f}×" if s64 else "-",
              f"{s64 / red:.2f}" if s64 and red else "-",

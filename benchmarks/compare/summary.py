@@ -12,7 +12,7 @@ from typing import Any
 
 from prunekit.evaluation import metric_spread
 
-__all__ = ["Aggregate", "Headline", "aggregate", "fmt", "headline", "verdict"]
+__all__ = ["Aggregate", "Headline", "aggregate", "fmt", "headline", "meets_budget", "verdict"]
 
 _METRICS = ("macs_reduction", "raw_acc", "bn_acc", "ft_acc", "ft_f1", "prune_s", "search_s",
             "neurons_removed", "lat_b1_ms", "lat_b64_ms", "base_lat_b1_ms", "base_lat_b64_ms",
@@ -52,7 +52,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[Aggregate]:
             if vals:
                 s = metric_spread(vals)
                 stats[key] = (s.mean, s.std, s.n)
-        notes = sorted({n for r in rs for n in r.get("notes", []) if "bisected" not in n})
+        notes = sorted({n for r in rs for n in r.get("notes", []) if not n.startswith("ratio ")})
         out.append(Aggregate(task, level, method, rs[0]["tool"], rs[0].get("recovery", "-"),
                              stats, notes))  # fmt: skip
     return out
@@ -66,9 +66,18 @@ def fmt(agg: Aggregate, key: str, digits: int = 1) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f}" if n > 1 else f"{m:.{digits}f}"
 
 
+def meets_budget(c: Aggregate) -> bool:
+    """A MACs cell counts only if its realised reduction reaches the target (1 % slack):
+    a method that cannot cut that far must not win the accuracy comparison by cutting less."""
+    red = c.mean("macs_reduction")
+    if c.level is None or c.mean("neurons_removed") is not None or red is None:
+        return True
+    return red >= 0.99 * c.level
+
+
 def _best(cells: list[Aggregate], tool: str, recovery: str | None) -> Aggregate | None:
     pool = [c for c in cells if c.tool == tool and c.mean("ft_acc") is not None
-            and (recovery is None or c.recovery == recovery)]  # fmt: skip
+            and (recovery is None or c.recovery == recovery) and meets_budget(c)]  # fmt: skip
     return max(pool, key=lambda c: c.mean("ft_acc") or 0.0) if pool else None
 
 

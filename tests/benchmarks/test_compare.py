@@ -136,3 +136,9 @@ def test_methods_filter_keeps_named_methods_and_names_bad_ones():
         configure(_parse(["--quick", "--methods", "pk-nope"]))
     with pytest.raises(ConfigError, match="no method"):
         configure(_parse(["--quick", "--tasks", "t2", "--methods", "pk-l2-global"]))
+
+
+def test_a_cut_that_misses_the_macs_budget_cannot_be_best():
+    short = _row("tp-short", "torch-pruning", 99.0, 0) | {"macs_reduction": 1.5}
+    rows = [_row("pk-a", "prunekit", 90.0, 0), short, _row("tp-b", "torch-pruning", 89.0, 0)]
+    assert "`tp-b`" in verdict(aggregate(rows)) and "`tp-short`" not in verdict(aggregate(rows))
