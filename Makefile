@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.prunekit-installed
 # Lint only the source dirs that exist (benchmarks/ arrives later).
 LINT_DIRS := $(wildcard prunekit tests benchmarks examples)
 
-.PHONY: venv test lint typecheck unit demo bench bench-minilm bench-engine coverage format clean
+.PHONY: venv test lint typecheck unit demo bench bench-minilm bench-engine bench-kernels coverage format clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,11 @@ bench-minilm: $(COV_STAMP)
 # prunekit vs Torch-Pruning wall time of one prune() on ResNet-50 / ViT-B (docs/engine_overhead.md).
 bench-engine: venv
 	$(BIN)/python benchmarks/engine_overhead.py $(ENGINE_ARGS)
+
+# Dense 3x3 conv throughput vs width on this CPU (docs/kernel_efficiency.md): the ceiling on
+# how much of a MACs reduction any structured pruning can turn into speed-up.
+bench-kernels: venv
+	$(BIN)/python benchmarks/kernel_efficiency.py
 
 # Not part of `test`: the architecture sweep over torchvision / timm / Hugging Face models
 # beside Torch-Pruning (an hour or more on 2 cores). It needs torch 2.14.1 + torchvision, so
