@@ -1,12 +1,14 @@
 """prunekit: prune neural networks by importance score, physically, and prove the result."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import (
     data,
     evaluation,
     export,
     models,
     recovery,
-    report,
     schedule,
     search,
     sparsity,
@@ -31,7 +33,22 @@ from .pruner import Pruner, PruneResult, PruneSummary
 from .schedule import ScheduleResult
 from .sparsity import WeightPruneResult
 
+if TYPE_CHECKING:
+    from . import report
+
 __version__ = "0.1.0"
+
+_LAZY = {"report"}  # imports matplotlib (~0.4 s): loaded on first use, not by `import prunekit`
+
+
+def __getattr__(name: str) -> Any:
+    """``prunekit.report`` is imported on first access (PEP 562)."""
+    if name in _LAZY:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'prunekit' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",
