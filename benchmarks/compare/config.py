@@ -144,7 +144,8 @@ _QUICK_T1 = ("pk-l2-local", "pk-l2-global", "pk-l2-global+kd", "pk-l2-global-r8"
 _QUICK_T4 = ("pk-l2-local", "pk-l2-global-r8", "pk-l2-local+noise", "pk-taylor-global+kd",
              "tp-l2-local", "tp-l2-global", "tp-taylor-global",
              "random-local", "torch-l1-unstructured")  # fmt: skip
-_MLP = ("pk-l2-local", "pk-taylor-local", "tp-l2-local", "tp-taylor-local", "random-local")
+_MLP = ("pk-l2-local", "pk-taylor-local", "pk-taylor-elem-local", "tp-l2-local", "tp-taylor-local",
+        "random-local")  # fmt: skip
 
 
 def _full() -> BenchConfig:

@@ -33,6 +33,7 @@ def criterion_factories(calib: list[Any]) -> dict[str, Any]:
         for name in ("l1", "l2", "fpgm", "lamp", "bn_scale", "random")
     }
     pk["taylor"] = lambda: Taylor(data=calib, loss_fn=ce_loss)
+    pk["taylor-elementwise"] = lambda: Taylor(data=calib, loss_fn=ce_loss, variant="elementwise")
     pk["loss-contribution"] = lambda: LossContribution(data=calib[:2], loss_fn=ce_loss)
     pk["fuse(taylor,l2)"] = lambda: Fuse([Taylor(data=calib, loss_fn=ce_loss), "l2"],
                                          weights=[0.7, 0.3])  # fmt: skip

@@ -171,12 +171,17 @@ def _taylor(ctx: CutContext) -> Callable[[], Any]:
     return lambda: Taylor(data=ctx.calib, loss_fn=ce_loss)
 
 
+def _taylor_elem(ctx: CutContext) -> Callable[[], Any]:
+    return lambda: Taylor(data=ctx.calib, loss_fn=ce_loss, variant="elementwise")
+
+
 def _fuse(ctx: CutContext) -> Callable[[], Any]:
     return lambda: Fuse([Taylor(data=ctx.calib, loss_fn=ce_loss), "l2"], weights=[0.7, 0.3])
 
 
 METHODS["pk-l2-local"] = lambda m, c, lv: _pk_ratio(lambda: "l2", "local")(m, c, lv)
 METHODS["pk-taylor-local"] = lambda m, c, lv: _pk_ratio(_taylor(c), "local")(m, c, lv)
+METHODS["pk-taylor-elem-local"] = lambda m, c, lv: _pk_ratio(_taylor_elem(c), "local")(m, c, lv)
 METHODS["pk-taylor-global"] = lambda m, c, lv: _pk_budget(_taylor(c))(m, c, lv)
 METHODS["pk-fuse-global"] = lambda m, c, lv: _pk_budget(_fuse(c))(m, c, lv)
 METHODS["pk-l2-global"] = lambda m, c, lv: _pk_budget(lambda: "l2")(m, c, lv)

@@ -17,18 +17,25 @@ from .stats import CalibrationStats
 
 __all__ = ["MeanGradient", "Taylor", "Fisher", "member_sums"]
 
-_TAYLOR_VARIANTS = ("abs", "sq")
+_TAYLOR_VARIANTS = ("abs", "sq", "elementwise")
 
 
 def member_sums(
-    group: Group, stats: CalibrationStats, stat: str, weight: dict[str, torch.Tensor] | None = None
+    group: Group,
+    stats: CalibrationStats,
+    stat: str,
+    weight: dict[str, torch.Tensor] | None = None,
+    *,
+    absolute: bool = False,
 ) -> list[torch.Tensor]:
-    """Per parameter member: the per-unit sum of ``mean(stat)`` (times ``weight²`` if given)."""
+    """Per parameter member: the per-unit sum of ``mean(stat)`` (its absolute value per
+    element if ``absolute``; times ``weight²`` if given)."""
     out = []
     for m in group.members:
         if not m.is_param or not stats.has(stat, m.name):
             continue
         t = stats.mean(stat, m.name)
+        t = t.abs() if absolute else t
         if weight is not None:
             t = t * weight[m.name].detach().float() ** 2
         out.append(unit_slices(m, t).sum(1))
@@ -82,8 +89,10 @@ class Taylor(DataCriterion):
     ``variant="abs"`` (Molchanov et al. 2019): ``|sum over all of u's parameters of w * g|``
     with ``g`` the gradient averaged over batches, i.e. ``|E[sum w g]|`` — the first-order
     ``ΔL`` of setting those weights to zero. ``variant="sq"`` (Molchanov et al. 2017):
-    ``E[sum (w g)^2]`` over batches. Every member of the group contributes (producer rows,
-    biases, norm parameters, consumer columns).
+    ``E[sum (w g)^2]`` over batches. ``variant="elementwise"``: ``sum |w * g|`` over the
+    unit's parameters, each product's sign dropped before summing (no cancellation between
+    weights; Torch-Pruning's default Taylor). Every member of the group contributes (producer
+    rows, biases, norm parameters, consumer columns).
 
     Example:
         >>> import torch, prunekit
@@ -98,7 +107,7 @@ class Taylor(DataCriterion):
     variant: str = "abs"
 
     def needs(self) -> tuple[str, ...]:
-        return ("wg",) if self.variant == "abs" else ("wg_sq",)
+        return ("wg_sq",) if self.variant == "sq" else ("wg",)
 
     def __post_init__(self) -> None:
         check_choice("Taylor", "variant", self.variant, _TAYLOR_VARIANTS)
@@ -109,6 +118,8 @@ class Taylor(DataCriterion):
     ) -> torch.Tensor:
         if self.variant == "abs":
             return reduce_members(member_sums(group, stats, "wg"), "sum").abs()
+        if self.variant == "elementwise":
+            return reduce_members(member_sums(group, stats, "wg", absolute=True), "sum")
         return reduce_members(member_sums(group, stats, "wg_sq"), "sum")
 
 

@@ -77,6 +77,12 @@ def test_taylor_abs() -> None:
     assert score(Taylor(data=BATCHES, loss_fn=sum_loss)) == [12.0, 3.0]
 
 
+def test_taylor_elementwise_drops_signs_before_summing() -> None:
+    # |w * mean(g)| per element: unit A [3, 3] + 6 = 12; unit B [3, |-1.5|] + 1.5 = 6
+    # (the "abs" variant lets B's +3 and -1.5 cancel: 3)
+    assert score(Taylor(data=BATCHES, loss_fn=sum_loss, variant="elementwise")) == [12.0, 6.0]
+
+
 def test_taylor_sq() -> None:
     # (w g)^2 summed per unit: A -> [56, 0], B -> [56, 54]; mean over batches
     assert score(Taylor(data=BATCHES, loss_fn=sum_loss, variant="sq")) == [56.0, 27.0]
