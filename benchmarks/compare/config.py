@@ -130,6 +130,7 @@ _VISION = (
     "pk-l2-global",
     "pk-l2-global+kd",
     "pk-l2-global-r8",
+    "pk-l2-global-r16",
     "pk-l2-local+noise",
     "pk-taylor-global",
     "pk-taylor-global-r8",
