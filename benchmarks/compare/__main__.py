@@ -10,6 +10,7 @@ import argparse
 import json
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -38,9 +39,20 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parent)  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=Path(__file__).parent)  # fmt: skip
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def environment(cfg: BenchConfig) -> dict[str, Any]:
-    """Versions, CPU and thread settings the numbers were measured with."""
-    return {"python": platform.python_version(), "torch": torch.__version__,
+    """Versions, commit, CPU and thread settings the numbers were measured with."""
+    return {"commit": _commit(), "python": platform.python_version(), "torch": torch.__version__,
             "torch_pruning": getattr(tp, "__version__", "unknown"), "cpu": _cpu_model(),
             "logical_cpus": torch.multiprocessing.cpu_count(),
             "torch_threads (training)": torch.get_num_threads(),

@@ -27,7 +27,7 @@ from .config import BenchConfig, TaskSpec
 from .methods import Cut, CutContext, base_method, make_permanent, run_method, tool_of
 from .training import TaskData, classifier_of, evaluate_quality, load_task, trained_baseline
 
-__all__ = ["hidden_width", "latency_ms", "run_task"]
+__all__ = ["hidden_width", "latency_ms", "reseed_loader", "run_task"]
 
 
 def hidden_width(model: nn.Module) -> int:
@@ -61,6 +61,14 @@ def latency_ms(model: nn.Module, example: torch.Tensor, cfg: BenchConfig,
     return out
 
 
+def reseed_loader(loader: Any, seed: int) -> None:
+    """Restart the shuffle of ``loader`` (its own generator) from ``seed``: recalibration
+    and recovery of each method then see the same batches, independent of method order."""
+    gen = getattr(loader, "generator", None)
+    if isinstance(gen, torch.Generator):
+        gen.manual_seed(seed)
+
+
 def _recalibrate(model: nn.Module, data: TaskData, cfg: BenchConfig) -> bool:
     if not batchnorm_layers(model):
         return False
@@ -83,6 +91,7 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
              cfg: BenchConfig, ctx: CutContext, level: float) -> dict[str, Any]:  # fmt: skip
     nc = data.splits.num_classes
     model = cut.model
+    reseed_loader(data.train, ctx.seed)  # same shuffle for every method, whatever ran before
     macs = count_macs(model, data.example)
     row: dict[str, Any] = {
         "method": method, "tool": tool_of(method), "level": level,

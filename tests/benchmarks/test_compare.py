@@ -142,3 +142,21 @@ def test_a_cut_that_misses_the_macs_budget_cannot_be_best():
     short = _row("tp-short", "torch-pruning", 99.0, 0) | {"macs_reduction": 1.5}
     rows = [_row("pk-a", "prunekit", 90.0, 0), short, _row("tp-b", "torch-pruning", 89.0, 0)]
     assert "`tp-b`" in verdict(aggregate(rows)) and "`tp-short`" not in verdict(aggregate(rows))
+
+
+def test_reseeded_loader_replays_the_same_shuffle_whatever_ran_before():
+    import torch
+    from torch.utils.data import DataLoader
+
+    from benchmarks.compare.runner import reseed_loader
+
+    loader = DataLoader(list(range(32)), batch_size=8, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    reseed_loader(loader, 3)
+    first = [b.tolist() for b in loader]
+    for _ in loader:  # another method consumed the generator
+        pass
+    reseed_loader(loader, 3)
+    assert [b.tolist() for b in loader] == first
+    reseed_loader(loader, 4)
+    assert [b.tolist() for b in loader] != first
