@@ -17,6 +17,7 @@ keep timing out of pass/fail tests.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -114,12 +115,9 @@ def measure_latency(
     """
     _check_counts(warmup=warmup, runs=runs)
     model, inputs, form = _prepared(model, example_inputs, batch_size, deploy)
-    device = model_device(model)
-    with fixed_threads(threads) as used, eval_mode(model), torch.inference_mode():
-        for _ in range(warmup):
-            call_model(model, inputs)
-        times = [_timed(model, inputs, device) for _ in range(runs)]
-    return _report(times, batch_size_of(inputs), warmup, used, device, form)
+    with fixed_threads(threads) as used:
+        (times,) = _interleaved([(model, inputs, form)], warmup, [runs])
+    return _report(times, batch_size_of(inputs), warmup, used, model_device(model), form)
 
 
 def _prepared(
@@ -237,14 +235,19 @@ def measure_speedup(
 def _interleaved(
     prepared: list[tuple[nn.Module, Any, str]], warmup: int, blocks: list[int]
 ) -> list[list[float]]:
-    """Per-run seconds of each prepared model, run in blocks A B, B A, A B ..."""
+    """Per-run seconds of each prepared model after ``warmup`` untimed runs of each, timed
+    in blocks of ``blocks[i]`` runs, the model order reversed every other block (A B, B A ...)."""
     times: list[list[float]] = [[] for _ in prepared]
-    with eval_mode(prepared[0][0]), eval_mode(prepared[1][0]), torch.inference_mode():
+    order = list(range(len(prepared)))
+    with ExitStack() as stack:
+        for model, _, _ in prepared:
+            stack.enter_context(eval_mode(model))
+        stack.enter_context(torch.inference_mode())
         for model, inputs, _ in prepared:
             for _ in range(warmup):
                 call_model(model, inputs)
         for i, n in enumerate(blocks):
-            for which in (0, 1) if i % 2 == 0 else (1, 0):
+            for which in order if i % 2 == 0 else order[::-1]:
                 model, inputs, _ = prepared[which]
                 device = model_device(model)
                 times[which] += [_timed(model, inputs, device) for _ in range(n)]
