@@ -129,6 +129,9 @@ _VISION = (
     "pk-l2-local",
     "pk-l2-global",
     "pk-l2-global+kd",
+    "pk-l2-local+comp",
+    "pk-l2-global+comp",
+    "pk-l2-global-r8+comp",
     "pk-l2-global-r8",
     "pk-l2-global-r16",
     "pk-l2-local+noise",
@@ -139,14 +142,15 @@ _VISION = (
 )
 _TP = ("tp-l2-local", "tp-l2-global", "tp-taylor-global", "tp-lamp-global", "tp-bn-local")
 _CONTROLS = ("random-local", "torch-l1-unstructured")
-_QUICK_T1 = ("pk-l2-local", "pk-l2-global", "pk-l2-global+kd", "pk-l2-global-r8",
-             "pk-taylor-global-r8", "pk-taylor-global+kd",
+_QUICK_T1 = ("pk-l2-local", "pk-l2-global", "pk-l2-global+kd", "pk-l2-global+comp",
+             "pk-l2-global-r8", "pk-taylor-global-r8", "pk-taylor-global+kd",
              "tp-l2-local", "tp-l2-global", "tp-taylor-global", "torch-l1-unstructured")  # fmt: skip
-_QUICK_T4 = ("pk-l2-local", "pk-l2-global-r8", "pk-l2-local+noise", "pk-taylor-global+kd",
+_QUICK_T4 = ("pk-l2-local", "pk-l2-local+comp", "pk-l2-global-r8", "pk-l2-local+noise",
+             "pk-taylor-global+kd",
              "tp-l2-local", "tp-l2-global", "tp-taylor-global",
              "random-local", "torch-l1-unstructured")  # fmt: skip
-_MLP = ("pk-l2-local", "pk-taylor-local", "pk-taylor-elem-local", "tp-l2-local", "tp-taylor-local",
-        "random-local")  # fmt: skip
+_MLP = ("pk-l2-local", "pk-l2-local+comp", "pk-taylor-local", "pk-taylor-elem-local",
+        "tp-l2-local", "tp-taylor-local", "random-local")  # fmt: skip
 
 
 def _full() -> BenchConfig:

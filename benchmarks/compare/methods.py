@@ -2,8 +2,10 @@
 
 Every method is a registered function ``cut(model, ctx, level) -> Cut`` that returns a new
 model (the input is never modified). ``level`` is a MACs reduction factor (``ctx.kind ==
-"macs"``) or a fraction of hidden neurons to remove (``"neurons"``). A name ending in
-``+kd`` is the same cut recovered with distillation from the unpruned model.
+"macs"``) or a fraction of hidden neurons to remove (``"neurons"``). Suffixes change only the
+recovery of the same cut and combine (``pk-l2-local+comp+kd``): ``+comp`` least-squares
+compensation of the pruned layers on the calibration batches, ``+kd`` distillation from the
+unpruned model, ``+noise`` weight noise during fine-tuning.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from prunekit.importance import Fuse, Taylor
 from .matching import bisect_ratio, scan_ratio
 from .training import ce_loss, classifier_of
 
-__all__ = ["Cut", "CutContext", "METHODS", "method_names", "run_method", "tool_of"]
+__all__ = ["Cut", "CutContext", "METHODS", "method_names", "recovery_variants", "run_method",
+           "tool_of"]  # fmt: skip
 
 MAX_RATIO = 0.9  # no tool may remove more than 90% of any layer
 
@@ -59,16 +62,32 @@ CutFn = Callable[[nn.Module, CutContext, float], Cut]
 METHODS: dict[str, CutFn] = {}
 
 
-RECOVERY_VARIANTS = ("+kd", "+noise")
-"""Suffixes that change only the recovery: distillation from the unpruned model, or Gaussian
-weight noise with a decaying scale during fine-tuning."""
+RECOVERY_VARIANTS = ("+comp", "+kd", "+noise")
+"""Suffixes that change only the recovery: least-squares compensation of the pruned layers
+(:func:`prunekit.recovery.compensate`, retraining-free, on the calibration batches) before
+BatchNorm recalibration, distillation from the unpruned model, or Gaussian weight noise with a
+decaying scale during fine-tuning. They combine in this order (``+comp+kd``)."""
 
 
 def base_method(name: str) -> str:
-    """``name`` without its recovery suffix (``pk-l2-local+noise`` -> ``pk-l2-local``)."""
-    for v in RECOVERY_VARIANTS:
-        name = name.removesuffix(v)
-    return name
+    """``name`` without its recovery suffixes (``pk-l2-local+comp+kd`` -> ``pk-l2-local``)."""
+    return name.split("+", 1)[0]
+
+
+def recovery_variants(name: str) -> tuple[str, ...]:
+    """The recovery suffixes of ``name``, e.g. ``("+comp", "+kd")``.
+
+    Raises:
+        RegistryError: If a suffix is not one of :data:`RECOVERY_VARIANTS`.
+    """
+    found = tuple("+" + v for v in name.split("+")[1:])
+    unknown = [v for v in found if v not in RECOVERY_VARIANTS]
+    if unknown:
+        raise RegistryError(
+            f"benchmark method {name!r}: recovery suffix {unknown} unknown; "
+            f"valid: {list(RECOVERY_VARIANTS)}"
+        )
+    return found
 
 
 def _register(name: str) -> Callable[[CutFn], CutFn]:
@@ -82,9 +101,11 @@ def _register(name: str) -> Callable[[CutFn], CutFn]:
 
 
 def method_names() -> list[str]:
-    """Every registered method, plus the ``+kd`` variants of the prunekit ones."""
+    """Every registered method, plus the recovery variants of the prunekit ones (each suffix
+    alone, and ``+comp+kd``)."""
     pk = [n for n in METHODS if n.startswith("pk-")]
-    return sorted(METHODS) + sorted(f"{n}{v}" for n in pk for v in RECOVERY_VARIANTS)
+    variants = (*RECOVERY_VARIANTS, "+comp+kd")
+    return sorted(METHODS) + sorted(f"{n}{v}" for n in pk for v in variants)
 
 
 def tool_of(name: str) -> str:
@@ -99,8 +120,9 @@ def tool_of(name: str) -> str:
 
 
 def run_method(name: str, model: nn.Module, ctx: CutContext, level: float) -> Cut:
-    """Run method ``name`` (``+kd`` stripped: distillation is a recovery choice) on a copy."""
+    """Run method ``name`` (recovery suffixes stripped: they act after the cut) on a copy."""
     base = base_method(name)
+    recovery_variants(name)
     if base not in METHODS:
         raise RegistryError(f"benchmark method {name!r} unknown; valid: {method_names()}")
     torch.manual_seed(ctx.seed)

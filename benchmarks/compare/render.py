@@ -21,14 +21,23 @@ from .summary import Aggregate, aggregate, fmt, headline, meets_budget, verdict 
 
 __all__ = ["plot_task", "render_doc", "render_run"]
 
-_HEAD = ("| method | tool | recovery | MACs ÷ target | MACs ÷ realised | acc raw | acc +BN "
+_HEAD = ("| method | tool | recovery | MACs ÷ target | MACs ÷ realised | acc raw | acc +comp | acc +BN "
          "| acc recovered | macro-F1 | Δ vs unpruned | speed-up b1 | speed-up b64 "
          "| b64 speed-up / MACs ÷ | eager b64 speed-up | prune s |")  # fmt: skip
+
+
+_DELIM = "|---" * (_HEAD.count("|") - 1) + "|"
 
 
 def _speed(c: Aggregate, bs: int, form: str = "") -> float | None:
     after, before = c.mean(f"{form}lat_b{bs}_ms"), c.mean(f"base_{form}lat_b{bs}_ms")
     return before / after if after and before else None
+
+
+def _comp(c: Aggregate) -> str:
+    """Accuracy after compensation, with its wall time (``-`` for rows without it)."""
+    secs = c.mean("comp_s")
+    return "-" if secs is None else f"{fmt(c, 'comp_acc')} ({secs:.1f} s)"
 
 
 def _row(c: Aggregate, base_acc: float | None) -> str:
@@ -40,7 +49,8 @@ def _row(c: Aggregate, base_acc: float | None) -> str:
         target = f"({c.level:.0%} neurons)"
     realised = fmt(c, "macs_reduction", 2) + ("" if meets_budget(c) else " (misses budget)")
     cells = [f"`{c.method}`", c.tool, c.recovery, target, realised,
-             fmt(c, "raw_acc"), fmt(c, "bn_acc"), fmt(c, "ft_acc", 2), fmt(c, "ft_f1"), delta,
+             fmt(c, "raw_acc"), _comp(c), fmt(c, "bn_acc"), fmt(c, "ft_acc", 2), fmt(c, "ft_f1"),
+             delta,
              f"{s1:.2f}×" if s1 else "-", f"{s64:.2f}×" if s64 else "-",
              f"{r:.2f}" if (r := c.mean("speedup_per_macs_b64")) else "-",
              f"{e64:.2f}×" if (e64 := _speed(c, 64, "eager_")) else "-",
@@ -105,6 +115,10 @@ def _protocol(res: dict[str, Any]) -> list[str]:
         "distillation from the unpruned model (T = 4, α = 0.7) — a prunekit recovery option.",
         f"- Right after the cut, every method (baselines included) gets the same BatchNorm "
         f"recalibration on {rec['bn_samples']} training samples (`acc +BN`); `acc raw` is before it.",
+        "- `+comp` rows (a prunekit recovery option, retraining-free) first refit every pruned "
+        "Conv/Linear layer by least squares to the unpruned model's outputs on the calibration "
+        "batches (`prunekit.recovery.compensate`; `acc +comp`), then recalibrate BatchNorm and "
+        "fine-tune like every other row.",
         f"- Latency: {_timing(cfg)}, {cfg['latency_threads']} thread(s), first seed only; "
         "speed-up = unpruned / pruned. "
         "`speed-up b1/b64` time the inference form of both models (`deploy=True`: BatchNorm "
@@ -179,7 +193,7 @@ def render_run(res: dict[str, Any], out_dir: Path, tag: str) -> list[str]:
             kind = "MACs reduction target ×" if lc[0].mean("neurons_removed") is None else \
                 "hidden neurons removed: "  # fmt: skip
             lines += [f"**{kind}{level:g}** — {verdict(lc)}.", "", _HEAD,
-                      "|---" * 14 + "|", _row(ref, base_acc)]  # fmt: skip
+                      _DELIM, _row(ref, base_acc)]  # fmt: skip
             lines += [_row(c, base_acc) for c in lc]
             lines += ["", _bar(lc, base_acc)]
             notes = sorted({n for c in lc for n in c.notes})

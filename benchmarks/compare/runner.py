@@ -19,12 +19,21 @@ from prunekit.recovery import (
     Distillation,
     NoiseInjection,
     batchnorm_layers,
+    compensate,
     finetune,
     recalibrate_bn,
 )
 
 from .config import BenchConfig, TaskSpec
-from .methods import Cut, CutContext, base_method, make_permanent, run_method, tool_of
+from .methods import (
+    Cut,
+    CutContext,
+    base_method,
+    make_permanent,
+    recovery_variants,
+    run_method,
+    tool_of,
+)
 from .training import TaskData, classifier_of, evaluate_quality, load_task, trained_baseline
 
 __all__ = ["hidden_width", "latency_ms", "reseed_loader", "run_task"]
@@ -87,6 +96,16 @@ def _recover(model: nn.Module, teacher: nn.Module | None, data: TaskData, cfg: B
              noise=injection)  # fmt: skip
 
 
+def _compensate(model: nn.Module, base: nn.Module, ctx: CutContext, data: TaskData,
+                nc: int) -> dict[str, Any]:  # fmt: skip
+    """Least-squares compensation on the calibration batches; its time and accuracy."""
+    t0 = time.perf_counter()
+    report = compensate(model, base, ctx.calib, batches=len(ctx.calib))
+    out: dict[str, Any] = {"comp_s": time.perf_counter() - t0, "comp_layers": len(report.updated)}
+    out.update({f"comp_{k}": v for k, v in evaluate_quality(model, data.test, nc).items()})
+    return out
+
+
 def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskSpec,
              cfg: BenchConfig, ctx: CutContext, level: float) -> dict[str, Any]:  # fmt: skip
     nc = data.splits.num_classes
@@ -103,11 +122,14 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
     }  # fmt: skip
     if task.kind == "neurons":
         row["neurons_removed"] = 1.0 - hidden_width(model) / hidden_width(base)
+    variants = recovery_variants(method)
     row.update({f"raw_{k}": v for k, v in evaluate_quality(model, data.test, nc).items()})
+    if "+comp" in variants:
+        row.update(_compensate(model, base, ctx, data, nc))
     row["bn_recalibrated"] = _recalibrate(model, data, cfg)
     row.update({f"bn_{k}": v for k, v in evaluate_quality(model, data.test, nc).items()})
-    teacher = base if method.endswith("+kd") else None
-    _recover(model, teacher, data, cfg, ctx.seed, noise=method.endswith("+noise"))
+    teacher = base if "+kd" in variants else None
+    _recover(model, teacher, data, cfg, ctx.seed, noise="+noise" in variants)
     make_permanent(model)
     row.update({f"ft_{k}": v for k, v in evaluate_quality(model, data.test, nc).items()})
     return row

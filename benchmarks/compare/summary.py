@@ -14,7 +14,7 @@ from prunekit.evaluation import metric_spread
 
 __all__ = ["Aggregate", "Headline", "aggregate", "fmt", "headline", "meets_budget", "verdict"]
 
-_METRICS = ("macs_reduction", "raw_acc", "bn_acc", "ft_acc", "ft_f1", "prune_s", "search_s",
+_METRICS = ("macs_reduction", "raw_acc", "comp_acc", "comp_s", "bn_acc", "ft_acc", "ft_f1", "prune_s", "search_s",
             "neurons_removed", "lat_b1_ms", "lat_b64_ms", "base_lat_b1_ms", "base_lat_b64_ms",
             "eager_lat_b64_ms", "base_eager_lat_b64_ms",
             "base_acc", "params", "speedup_per_macs_b64")  # fmt: skip

@@ -26,8 +26,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[BenchConfig, lis
     mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
     task = TaskSpec("t4-tiny", "mnist1d", "cnn1d", "macs", (2.0,), train_epochs=1,
                     train_subset=256, model_kwargs={"channels": (8, 16, 16), "hidden": 16},
-                    methods=("pk-l2-local", "pk-taylor-global", "tp-l2-local",
-                             "torch-l1-unstructured"))  # fmt: skip
+                    methods=("pk-l2-local", "pk-l2-local+comp", "pk-taylor-global",
+                             "tp-l2-local", "torch-l1-unstructured"))  # fmt: skip
     cfg = BenchConfig("quick", (task,), (0,), RecoverySpec(epochs=1, bn_samples=64), None,
                       latency_runs=2, calib_batches=1)  # fmt: skip
     rows = run_task(task, cfg, log=lambda _msg: None)
@@ -39,7 +39,7 @@ def test_rows_have_fields_and_methods_meet_realised_macs(tiny_run):
     _, rows = tiny_run
     assert [r["method"] for r in rows][0] == "unpruned"
     pruned = [r for r in rows if r["method"] != "unpruned"]
-    assert len(pruned) == 4
+    assert len(pruned) == 5
     for row in pruned:
         assert set(row) >= _ROW_FIELDS, _ROW_FIELDS - set(row)
         assert 0.0 <= row["ft_acc"] <= 100.0 and 0.0 <= row["bn_acc"] <= 100.0
@@ -50,6 +50,28 @@ def test_rows_have_fields_and_methods_meet_realised_macs(tiny_run):
         assert 2.0 <= row["macs_reduction"] < 2.6
     masked = next(r for r in pruned if r["tool"] == "torch.nn.utils.prune")
     assert masked["macs"] == masked["base_macs"] and masked["sparsity"] == pytest.approx(0.5)
+
+
+def test_comp_variant_refits_the_same_cut_before_recalibration(tiny_run):
+    _, rows = tiny_run
+    plain = next(r for r in rows if r["method"] == "pk-l2-local")
+    comp = next(r for r in rows if r["method"] == "pk-l2-local+comp")
+    assert comp["macs"] == plain["macs"] and comp["raw_acc"] == plain["raw_acc"]  # one cut, shared
+    assert comp["recovery"] == "finetune+comp" and comp["comp_layers"] >= 1
+    assert 0.0 <= comp["comp_acc"] <= 100.0 and comp["comp_s"] > 0.0
+    assert "comp_acc" not in plain
+
+
+def test_recovery_suffixes_combine_and_unknown_ones_are_named():
+    from benchmarks.compare.methods import base_method, method_names, recovery_variants
+    from prunekit.errors import RegistryError
+
+    assert base_method("pk-l2-local+comp+kd") == "pk-l2-local"
+    assert recovery_variants("pk-l2-local+comp+kd") == ("+comp", "+kd")
+    assert recovery_variants("tp-l2-local") == ()
+    assert "pk-l2-global+comp+kd" in method_names()
+    with pytest.raises(RegistryError, match=r"\+prune.*valid"):
+        recovery_variants("pk-l2-local+prune")
 
 
 def test_render_writes_doc_and_plot(tiny_run, tmp_path):
