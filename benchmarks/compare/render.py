@@ -233,33 +233,56 @@ def render_minilm(res: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def _cell(c: Aggregate) -> str:
+def _cell(c: Aggregate, key: str = "ft_acc") -> str:
     s64, red, per = _speed(c, 64), c.mean("macs_reduction"), c.mean("speedup_per_macs_b64")
-    lat = f", b64 {s64:.2f}× = {per:.2f} of MACs ÷" if s64 and per else ""
-    return f"`{c.method}` {fmt(c, 'ft_acc', 2)} (÷{red or 0:.2f}{lat})"
+    lat = f", b64 {s64:.2f}× = {per:.2f} of MACs ÷" if s64 and per and key == "ft_acc" else ""
+    return f"`{c.method}` {fmt(c, key, 2)} (÷{red or 0:.2f}{lat})"
+
+
+def _delta(pk: Aggregate, tp: Aggregate, key: str) -> str:
+    """prunekit − Torch-Pruning in points; a negative gap is spelled out as behind."""
+    diff = round((pk.mean(key) or 0.0) - (tp.mean(key) or 0.0), 2)
+    return f"{abs(diff):+.2f}" if diff >= 0 else f"**{diff:+.2f} (behind)**"
+
+
+def _summary_rows(runs: list[tuple[str, dict[str, Any]]], key: str) -> list[str]:
+    lines = []
+    for tag, res in runs:
+        commit = str(res.get("environment", {}).get("commit", "?")).split(" ")[0]
+        for h in headline(aggregate(res["rows"]), key):
+            budget = f"{h.level:g}× MACs" if h.level > 1 else f"{h.level:.0%} neurons"
+            lines.append(
+                f"| `{tag}` @{commit} | {h.task} | {budget} | {h.seeds} "
+                f"| {fmt(h.unpruned, 'ft_acc', 2)} | {_cell(h.tp, key)} | {_cell(h.pk_same, key)} "
+                f"| {_delta(h.pk_same, h.tp, key)} | {_cell(h.pk_any, key)} "
+                f"| {_delta(h.pk_any, h.tp, key)} |"
+            )
+    return lines
 
 
 def render_summary(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """One line per (run, task, level): unpruned, Torch-Pruning's best, prunekit's best with
-    the same recovery and with its own options, and the gap to Torch-Pruning."""
+    the same recovery and with its own options, and the gap to Torch-Pruning; then the same
+    right after the cut (BatchNorm recalibrated, no training), where compensation is the
+    option."""
+    head = "|---|---|---|---|---|---|---|---|---|---|"
     lines = ["## Summary", "",
-             "Best final accuracy per tool in each (run, task, budget), mean ± std over the "
-             "run's seeds; in brackets the realised MACs reduction and, where timed, the "
+             "Best final accuracy per tool in each (run @ commit, task, budget), mean ± std over "
+             "the run's seeds; in brackets the realised MACs reduction and, where timed, the "
              "batch-64 speed-up and its ratio to the MACs reduction. Δ = prunekit − "
-             "Torch-Pruning (points). Details per run below.", "",
+             "Torch-Pruning (points). Runs are listed newest first; details per run below.", "",
              "| run | task | budget | seeds | unpruned | Torch-Pruning best | prunekit best, "
-             "same recovery | Δ | prunekit best, any recovery | Δ |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for tag, res in runs:
-        for h in headline(aggregate(res["rows"])):
-            tp = h.tp.mean("ft_acc") or 0.0
-            budget = f"{h.level:g}× MACs" if h.level > 1 else f"{h.level:.0%} neurons"
-            lines.append(
-                f"| `{tag}` | {h.task} | {budget} | {h.seeds} | {fmt(h.unpruned, 'ft_acc', 2)} "
-                f"| {_cell(h.tp)} | {_cell(h.pk_same)} | {(h.pk_same.mean('ft_acc') or 0) - tp:+.2f} "
-                f"| {_cell(h.pk_any)} | {(h.pk_any.mean('ft_acc') or 0) - tp:+.2f} |"
-            )
-    return lines + [""]
+             "same recovery | Δ | prunekit best, any recovery | Δ |", head]  # fmt: skip
+    lines += _summary_rows(runs, "ft_acc")
+    lines += ["", "### Right after the cut, before any training", "",
+              "Best accuracy after the cut and BatchNorm recalibration alone (every tool gets "
+              "the same recalibration), no fine-tuning; the last columns add prunekit's "
+              "least-squares compensation (`+comp`, retraining-free, on the calibration "
+              "batches) before the recalibration. Runs without `+comp` rows repeat the plain "
+              "value.", "",
+              "| run | task | budget | seeds | unpruned | Torch-Pruning best | prunekit best, "
+              "BN only | Δ | prunekit best, with compensation | Δ |", head]  # fmt: skip
+    return lines + _summary_rows(runs, "bn_acc") + [""]
 
 
 def _order(path: Path) -> tuple[int, str]:
@@ -268,9 +291,22 @@ def _order(path: Path) -> tuple[int, str]:
     return (0 if tag.startswith("full") else 1 if tag == "quick" else 2, tag)
 
 
+def _finished(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text()).get("finished", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def sorted_runs(paths: list[Path]) -> list[Path]:
+    """Results files in :func:`_order`, the newest run first within each kind."""
+    newest_first = sorted(paths, key=_finished, reverse=True)
+    return sorted(newest_first, key=lambda p: _order(p)[0])  # stable: keeps newest first
+
+
 def render_doc(out_dir: Path, doc: Path) -> None:
     """Regenerate ``doc`` from every ``results-*.json`` in ``out_dir``."""
-    files = sorted(out_dir.glob("results-*.json"), key=_order)
+    files = sorted_runs(list(out_dir.glob("results-*.json")))
     lines = ["# Benchmarks: prunekit side by side with Torch-Pruning and torch.nn.utils.prune", "",
              "Generated by `python -m benchmarks.compare` from the JSON results in "
              "[`docs/bench/`](bench/) — do not edit by hand; rerun the command shown in each "

@@ -84,10 +84,11 @@ def meets_budget(c: Aggregate) -> bool:
     return red >= 0.99 * c.level
 
 
-def _best(cells: list[Aggregate], tool: str, recovery: str | None) -> Aggregate | None:
-    pool = [c for c in cells if c.tool == tool and c.mean("ft_acc") is not None
+def _best(cells: list[Aggregate], tool: str, recovery: str | None,
+          key: str = "ft_acc") -> Aggregate | None:  # fmt: skip
+    pool = [c for c in cells if c.tool == tool and c.mean(key) is not None
             and (recovery is None or c.recovery == recovery) and meets_budget(c)]  # fmt: skip
-    return max(pool, key=lambda c: c.mean("ft_acc") or 0.0) if pool else None
+    return max(pool, key=lambda c: c.mean(key) or 0.0) if pool else None
 
 
 def _versus(pk: Aggregate, tp: Aggregate) -> str:
@@ -125,16 +126,18 @@ class Headline:
     seeds: int
 
 
-def headline(cells: list[Aggregate]) -> list[Headline]:
+def headline(cells: list[Aggregate], key: str = "ft_acc") -> list[Headline]:
     """Per (task, level) with both tools: unpruned, Torch-Pruning's best, prunekit's best
-    with the same recovery and prunekit's best with any of its recovery options."""
+    with the same recovery and prunekit's best with any of its recovery options, ranked by
+    ``key`` (``"bn_acc"``: right after the cut and BatchNorm recalibration, no training;
+    there "any recovery option" means with compensation)."""
     out = []
     ref = {c.task: c for c in cells if c.method == "unpruned"}
     keys = dict.fromkeys((c.task, c.level) for c in cells if c.level is not None)
     for task, level in keys:
         lc = [c for c in cells if c.task == task and c.level == level]
-        tp = _best(lc, "torch-pruning", None)
-        same, any_ = _best(lc, "prunekit", "finetune"), _best(lc, "prunekit", None)
+        tp = _best(lc, "torch-pruning", None, key)
+        same, any_ = _best(lc, "prunekit", "finetune", key), _best(lc, "prunekit", None, key)
         if tp is None or same is None or any_ is None or task not in ref or level is None:
             continue
         seeds = ref[task].stats["ft_acc"][2]

@@ -137,18 +137,46 @@ def test_summary_line_per_task_level_with_deltas_by_hand():
         "pk-a+kd",
         1,
     )
+    lines = render_summary([("full-x", {"rows": rows, "environment": {"commit": "abc123"}})])
+    line = next(ln for ln in lines if ln.startswith("| `full-x` @abc123"))
+    assert "| **-1.00 (behind)** |" in line and "| +2.00 |" in line and "2× MACs" in line
+
+
+def test_summary_before_training_ranks_by_bn_accuracy_and_counts_compensation():
+    unpruned = {"task": "t", "level": None, "method": "unpruned", "tool": "reference",
+                "seed": 0, "ft_acc": 95.0}  # fmt: skip
+    rows = [unpruned,
+            _row("pk-a", "prunekit", 90.0, 0) | {"bn_acc": 60.0},
+            _row("pk-a+comp", "prunekit", 90.0, 0) | {"bn_acc": 93.0, "recovery": "finetune+comp"},
+            _row("tp-b", "torch-pruning", 91.0, 0) | {"bn_acc": 70.0}]  # fmt: skip
     lines = render_summary([("full-x", {"rows": rows})])
-    (line,) = [ln for ln in lines if ln.startswith("| `full-x`")]
-    assert "| -1.00 |" in line and "| +2.00 |" in line and "2× MACs" in line
+    split = lines.index("### Right after the cut, before any training")
+    after, before = lines[:split], lines[split:]
+    (trained,) = [ln for ln in after if ln.startswith("| `full-x`")]
+    (untrained,) = [ln for ln in before if ln.startswith("| `full-x`")]
+    assert "`tp-b` 91.00" in trained and "**-1.00 (behind)**" in trained
+    assert "`pk-a` 60.00" in untrained and "**-10.00 (behind)**" in untrained
+    assert "`pk-a+comp` 93.00" in untrained and "| +23.00 |" in untrained
 
 
-def test_full_runs_render_first_then_quick(tmp_path):
-    from benchmarks.compare.render import _order
+def test_a_gap_that_rounds_to_zero_is_not_called_behind():
+    from benchmarks.compare.render import _delta
 
-    names = ["results-quick-t1.json", "results-quick.json", "results-full-a.json"]
-    got = sorted((tmp_path / n for n in names), key=_order)
-    assert [p.name for p in got] == ["results-full-a.json", "results-quick.json",
-                                     "results-quick-t1.json"]  # fmt: skip
+    (pk,) = aggregate([_row("pk-a", "prunekit", 97.2222, 0)])
+    (tp,) = aggregate([_row("tp-b", "torch-pruning", 97.2223, 0)])
+    assert _delta(pk, tp, "ft_acc") == "+0.00"
+
+
+def test_full_runs_render_first_newest_first_then_quick(tmp_path):
+    from benchmarks.compare.render import sorted_runs
+
+    stamps = {"results-quick-t1.json": "2026-01-03", "results-quick.json": "2026-01-01",
+              "results-full-a.json": "2026-01-01", "results-full-b.json": "2026-01-02"}  # fmt: skip
+    for name, finished in stamps.items():
+        (tmp_path / name).write_text(json.dumps({"finished": finished}))
+    got = sorted_runs([tmp_path / n for n in stamps])
+    assert [p.name for p in got] == ["results-full-b.json", "results-full-a.json",
+                                     "results-quick.json", "results-quick-t1.json"]  # fmt: skip
 
 
 def test_methods_filter_keeps_named_methods_and_names_bad_ones():
