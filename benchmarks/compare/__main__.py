@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
         cfg = configure(args)
+        env = environment(cfg)  # at the start: the commit the run's code came from
         t0 = time.time()
         rows: list[dict[str, Any]] = []
         for task in cfg.tasks:
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         crit = next((t for t in cfg.tasks if t.name == cfg.criteria_task), None)
         criteria = sweep_criteria(crit, cfg) if crit is not None else []
         res: dict[str, Any] = {"command": "python -m benchmarks.compare " + shlex.join(argv),
-               "config": cfg.to_dict(), "environment": environment(cfg), "rows": rows,
+               "config": cfg.to_dict(), "environment": env, "rows": rows,
                "criteria": criteria, "elapsed_s": time.time() - t0,
                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
         path = out / f"results-{args.tag or cfg.mode}.json"

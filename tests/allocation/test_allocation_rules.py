@@ -115,3 +115,24 @@ def test_pruner_params_budget_fraction_and_attributes() -> None:
     assert res.plan.meta["target_params"] == 0.5
     replay = res.plan.apply(net, X)
     assert widths(replay) == widths(res.model)
+
+
+def test_budget_refill_gives_back_a_coarse_step_that_still_fits_by_hand() -> None:
+    # a: 16 units costing 10 each, b: 16 units costing 1 each, round_to=4 (steps of 40 and 4).
+    # Mean-normalised order: b's 15 small units (0.016), then a's 16 (1.0), then b's big one.
+    groups = [group(0, 16, "a"), group(1, 16, "b")]
+    scores = {0: torch.ones(16), 1: torch.tensor([0.1] * 15 + [100.0])}
+
+    def cost(cut: dict[int, list[int]]) -> int:
+        return 176 - 10 * len(cut[0]) - len(cut[1])
+
+    # ranked cut: k=23 -> a removes 8 (keep 8), b removes 12 (keep 4): cost 176-80-12 = 84;
+    # k=22 -> a removes only 4: cost 124 > 88. Refill: giving back a's next 4 (priority 1.0)
+    # costs 124 (no), b's next 4 costs 88 (fits); then nothing more fits.
+    cut, rep = search_budget(groups, scores, cost, metric="macs", target=88, baseline=176,
+                             round_to=4)  # fmt: skip
+    assert (rep.achieved, rep.previous, rep.refilled) == (88, 124, 1)
+    assert cut == {0: list(range(8)), 1: list(range(8))}
+    _, plain = search_budget(groups, scores, cost, metric="macs", target=88, baseline=176,
+                             round_to=4, refill=False)  # fmt: skip
+    assert (plain.achieved, plain.refilled) == (84, 0)
