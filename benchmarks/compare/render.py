@@ -80,7 +80,8 @@ def plot_task(task: str, cells: list[Aggregate], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     by_method: dict[str, list[Aggregate]] = defaultdict(list)
     for c in cells:
-        by_method[c.method].append(c)
+        if "macs_reduction" in c.stats and "ft_acc" in c.stats:  # a failed cut has neither
+            by_method[c.method].append(c)
     for method, cs in by_method.items():
         xs = [c.stats["macs_reduction"][0] for c in cs]
         ys = [c.stats["ft_acc"][0] for c in cs]

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.errors import ConfigError
 from prunekit.evaluation import count_macs, count_params, measure_latency, measure_speedup
 from prunekit.recovery import (
     Distillation,
@@ -135,6 +136,13 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
     return row
 
 
+def _failed_row(method: str, level: float, exc: Exception) -> dict[str, Any]:
+    """The row of a method that could not make the cut: no metrics, the reason in its notes."""
+    return {"method": method, "tool": tool_of(method), "level": level,
+            "recovery": "finetune" + method[len(base_method(method)):],
+            "notes": [f"no cut at this budget: {exc}"]}  # fmt: skip
+
+
 def _cut_once(method: str, methods: tuple[str, ...], cuts: dict[str, Cut], base: nn.Module,
               ctx: CutContext, level: float) -> Cut:  # fmt: skip
     """The cut of ``method``; a cut shared with its ``+kd`` twin is made once and copied."""
@@ -172,7 +180,12 @@ def _seed_rows(task: TaskSpec, cfg: BenchConfig, seed: int, log: Any) -> list[di
         cuts: dict[str, Cut] = {}
         for method in task.methods:
             t1 = time.perf_counter()
-            cut = _cut_once(method, task.methods, cuts, base, ctx, level)
+            try:
+                cut = _cut_once(method, task.methods, cuts, base, ctx, level)
+            except ConfigError as exc:  # e.g. a budget this method's rounding cannot reach
+                rows.append(_failed_row(method, level, exc))
+                log(f"[{task.name} s{seed} x{level}] {method:24s} failed: {exc}")
+                continue
             row = _row_for(method, cut, base, data, task, cfg, ctx, level)
             if timed:
                 row.update(latency_ms(cut.model, data.example, cfg, base=base))

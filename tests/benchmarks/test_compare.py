@@ -210,3 +210,20 @@ def test_reseeded_loader_replays_the_same_shuffle_whatever_ran_before():
     assert [b.tolist() for b in loader] == first
     reseed_loader(loader, 4)
     assert [b.tolist() for b in loader] != first
+
+
+def test_a_method_that_cannot_cut_is_reported_not_ranked(tmp_path):
+    from benchmarks.compare.render import render_run
+    from benchmarks.compare.runner import _failed_row
+
+    failed = _failed_row("pk-l2-global-r16", 2.0, ConfigError("target_macs=5 cannot be met"))
+    failed |= {"task": "t", "seed": 0}
+    rows = [{"task": "t", "level": None, "method": "unpruned", "tool": "reference", "seed": 0,
+             "ft_acc": 95.0, "macs_reduction": 1.0},
+            _row("pk-a", "prunekit", 90.0, 0), failed, _row("tp-b", "torch-pruning", 89.0, 0)]  # fmt: skip
+    assert "`pk-a`" in verdict(aggregate(rows)) and "r16" not in verdict(aggregate(rows))
+    res = {"command": "x", "config": preset("quick").to_dict(), "environment": {}, "rows": rows,
+           "criteria": [], "elapsed_s": 1.0, "finished": "now"}  # fmt: skip
+    text = "\n".join(render_run(res, tmp_path, "full-x"))
+    assert "no cut at this budget: target_macs=5 cannot be met" in text
+    assert "| `pk-l2-global-r16` | prunekit | finetune | 2 | - |" in text
