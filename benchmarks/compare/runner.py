@@ -97,6 +97,11 @@ def _recover(model: nn.Module, teacher: nn.Module | None, data: TaskData, cfg: B
              noise=injection)  # fmt: skip
 
 
+def _recovery_label(method: str) -> str:
+    """``finetune`` plus the method's recovery suffixes (``finetune+comp``)."""
+    return "finetune" + method[len(base_method(method)) :]
+
+
 def _compensate(model: nn.Module, base: nn.Module, ctx: CutContext, data: TaskData,
                 nc: int) -> dict[str, Any]:  # fmt: skip
     """Least-squares compensation on the calibration batches; its time and accuracy."""
@@ -115,7 +120,7 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
     macs = count_macs(model, data.example)
     row: dict[str, Any] = {
         "method": method, "tool": tool_of(method), "level": level,
-        "recovery": "finetune" + method[len(base_method(method)):],
+        "recovery": _recovery_label(method),
         "target_macs": ctx.base_macs / level if task.kind == "macs" else None,
         "macs": macs, "macs_reduction": ctx.base_macs / max(macs, 1),
         "params": count_params(model), "prune_s": cut.prune_s, "search_s": cut.search_s,
@@ -139,7 +144,7 @@ def _row_for(method: str, cut: Cut, base: nn.Module, data: TaskData, task: TaskS
 def _failed_row(method: str, level: float, exc: Exception) -> dict[str, Any]:
     """The row of a method that could not make the cut: no metrics, the reason in its notes."""
     return {"method": method, "tool": tool_of(method), "level": level,
-            "recovery": "finetune" + method[len(base_method(method)):],
+            "recovery": _recovery_label(method),
             "notes": [f"no cut at this budget: {exc}"]}  # fmt: skip
 
 
