@@ -227,3 +227,19 @@ def test_a_method_that_cannot_cut_is_reported_not_ranked(tmp_path):
     text = "\n".join(render_run(res, tmp_path, "full-x"))
     assert "no cut at this budget: target_macs=5 cannot be met" in text
     assert "| `pk-l2-global-r16` | prunekit | finetune | 2 | - |" in text
+
+
+def test_latency_bar_counts_rows_meeting_point_nine_by_hand():
+    from benchmarks.compare.render import _latency_bar
+
+    unpruned = {"task": "t", "level": None, "method": "unpruned", "tool": "reference",
+                "seed": 0, "ft_acc": 95.0}  # fmt: skip
+    timed = {"macs_reduction": 2.0, "base_lat_b64_ms": 10.0}
+    rows = [unpruned,
+            _row("pk-a", "prunekit", 90.0, 0) | timed | {"lat_b64_ms": 6.0},  # 10/6/2 = 0.83
+            _row("pk-b", "prunekit", 89.0, 0) | timed | {"lat_b64_ms": 5.0},  # 1.00
+            _row("tp-b", "torch-pruning", 89.5, 0) | timed | {"lat_b64_ms": 5.5}]  # fmt: skip
+    text = _latency_bar([("full-x", {"rows": rows})])
+    assert "over the 1 timed MACs-budget rows" in text
+    assert "meets it in 0, **not met in 1 (behind)**; ratios 0.83–0.83" in text  # best acc: pk-a
+    assert "Torch-Pruning's best meets it in 1 of 1; ratios 0.91–0.91" in text  # 10/5.5/2
