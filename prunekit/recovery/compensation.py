@@ -36,6 +36,7 @@ from .batches import (
     to_device,
 )
 from .reconstruct import (
+    REFITTABLE,
     Layer,
     NormalEquations,
     design_rows,
@@ -132,11 +133,11 @@ def kept_outputs_from(result: PruneResult) -> dict[str, list[int]]:
 
 def _pair(layer: nn.Module, original: nn.Module | None) -> tuple[Layer, Layer] | str:
     """``(layer, original)`` if ``layer`` can be refit against ``original``, else why not."""
-    if not isinstance(layer, (nn.Linear, nn.Conv2d)):
-        return f"{type(layer).__name__} is not a Linear or Conv2d"
-    if not isinstance(original, (nn.Linear, nn.Conv2d)) or type(original) is not type(layer):
+    if not isinstance(layer, REFITTABLE):
+        return f"{type(layer).__name__} is not a Linear, Conv1d or Conv2d"
+    if not isinstance(original, REFITTABLE) or type(original) is not type(layer):
         return "no layer of the same type and name in the original model"
-    if isinstance(layer, nn.Conv2d) and isinstance(original, nn.Conv2d):
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d)) and isinstance(original, type(layer)):
         if layer.groups != 1 or original.groups != 1:
             return "grouped convolution (groups > 1)"
         if layer.padding_mode != "zeros":
@@ -251,14 +252,14 @@ def _refit(
 def _layer_names(pruned: nn.Module, layers: Iterable[str] | None) -> list[str]:
     modules = dict(pruned.named_modules())
     if layers is None:
-        return [n for n, m in modules.items() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        return [n for n, m in modules.items() if isinstance(m, REFITTABLE)]
     names = [layers] if isinstance(layers, str) else list(layers)
     unknown = [n for n in names if n not in modules]
     if unknown:
-        valid = [n for n, m in modules.items() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        valid = [n for n, m in modules.items() if isinstance(m, REFITTABLE)]
         raise ConfigError(
             f"compensate: layers={unknown} are not modules of the pruned model; valid "
-            f"Linear/Conv2d layers: {valid[:12]}"
+            f"Linear/Conv1d/Conv2d layers: {valid[:12]}"
         )
     return names
 
@@ -274,7 +275,7 @@ def compensate(
     kept_outputs: Mapping[str, Sequence[int]] | None = None,
     inputs: InputsFn | None = None,
 ) -> CompensationReport:
-    """Refit the pruned model's Linear/Conv2d layers to the unpruned model's outputs, in place.
+    """Refit the pruned model's Linear/Conv1d/Conv2d layers to the unpruned outputs, in place.
 
     For each layer of ``pruned`` that has a counterpart of the same name and type in
     ``original`` (convolutions: ``groups=1``, same geometry), in forward order: collect the
@@ -290,7 +291,7 @@ def compensate(
         original: the unpruned model (not modified).
         data: calibration batches (tensors, ``(x, y)`` tuples or dicts of keyword inputs).
         batches: use at most this many batches (``None``: all).
-        layers: names of the layers to refit (default: every Linear/Conv2d that qualifies).
+        layers: names of the layers to refit (default: every Linear/Conv1d/Conv2d that qualifies).
         ridge: relative ridge strength (see above); 0 is plain least squares.
         kept_outputs: layer name -> indices of the original output units it kept, e.g.
             ``kept_outputs_from(prune_result)``; inferred from the weights where missing.

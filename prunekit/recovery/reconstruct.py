@@ -1,8 +1,8 @@
 """Least-squares layer reconstruction: the linear algebra behind :func:`compensate`.
 
-A Linear or Conv2d layer is affine in its (unfolded) input: ``Y = X W^T + b`` with ``X`` the
-input rows (for a convolution, the im2col patches) and ``W`` the weight flattened to
-``[out, in * kh * kw]``. Given inputs ``X'`` of the pruned layer and targets ``Y`` (outputs
+A Linear, Conv1d or Conv2d layer is affine in its (unfolded) input: ``Y = X W^T + b`` with
+``X`` the input rows (for a convolution, the im2col patches; a Conv1d is unfolded as a Conv2d of
+height 1) and ``W`` the weight flattened to ``[out, in * kernel elements]``. Given inputs ``X'`` of the pruned layer and targets ``Y`` (outputs
 of the unpruned layer at its kept units), the ridge solution of ``min ||X' W^T + b - Y||^2``
 comes from the normal equations, accumulated batch by batch in float64 so memory stays
 ``O(d^2)`` whatever the amount of calibration data.
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "REFITTABLE",
     "Layer",
     "NormalEquations",
     "design_rows",
@@ -25,22 +26,38 @@ __all__ = [
     "target_rows",
 ]
 
-Layer = nn.Linear | nn.Conv2d
+Layer = nn.Linear | nn.Conv1d | nn.Conv2d
 """The layer types that can be refit: affine in their (unfolded) input."""
 
+REFITTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+"""``Layer`` as a tuple, for ``isinstance``."""
 
-def _conv_input(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+_Conv = nn.Conv1d | nn.Conv2d
+
+
+def _conv_input(conv: _Conv, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     """``x`` padded as the convolution pads it, and the padding left for ``unfold``."""
+    dims = len(conv.kernel_size)
     if isinstance(conv.padding, str):
         if conv.padding == "valid":
-            return x, (0, 0)
+            return x, (0,) * dims
         pads: list[int] = []
         for d, k in zip(reversed(conv.dilation), reversed(conv.kernel_size)):
             total = d * (k - 1)
             pads += [total // 2, total - total // 2]
-        return F.pad(x, pads), (0, 0)
-    pad = conv.padding
-    return x, (int(pad[0]), int(pad[1]))
+        return F.pad(x, pads), (0,) * dims
+    return x, tuple(int(p) for p in conv.padding)
+
+
+def _unfold(conv: _Conv, x: torch.Tensor) -> torch.Tensor:
+    """im2col patches ``[N, in * kernel elements, positions]`` (Conv1d: as height 1)."""
+    x, padding = _conv_input(conv, x)
+    kernel, dilation, stride = tuple(conv.kernel_size), tuple(conv.dilation), tuple(conv.stride)
+    if isinstance(conv, nn.Conv1d):  # a Conv2d of height 1
+        x = x.unsqueeze(-2)
+        kernel, dilation, stride = (1, kernel[0]), (1, dilation[0]), (1, stride[0])
+        padding = (0, padding[0])
+    return F.unfold(x, kernel, dilation, padding, stride)
 
 
 def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
@@ -55,9 +72,8 @@ def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(y, target_rows(conv, conv(x), range(3)), atol=1e-5)
         True
     """
-    if isinstance(layer, nn.Conv2d):
-        x, padding = _conv_input(layer, x)
-        cols = F.unfold(x, layer.kernel_size, layer.dilation, padding, layer.stride)
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+        cols = _unfold(layer, x)
         return cols.transpose(1, 2).reshape(-1, cols.shape[1])
     return x.reshape(-1, x.shape[-1])
 
@@ -65,9 +81,8 @@ def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
 def target_rows(layer: Layer, y: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
     """The outputs ``y`` of ``layer`` at the ``kept`` units, one row per position."""
     idx = torch.as_tensor(list(kept), dtype=torch.long, device=y.device)
-    if isinstance(layer, nn.Conv2d):
-        y = y.index_select(1, idx)
-        return y.permute(0, 2, 3, 1).reshape(-1, len(idx))
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+        return y.index_select(1, idx).movedim(1, -1).reshape(-1, len(idx))
     return y.index_select(-1, idx).reshape(-1, len(idx))
 
 

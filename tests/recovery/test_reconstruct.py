@@ -23,11 +23,14 @@ from prunekit.recovery.reconstruct import (
         nn.Conv2d(3, 4, (3, 2), dilation=(2, 1), padding=(2, 0), bias=False),
         nn.Conv2d(3, 4, 4, padding="same"),
         nn.Conv2d(3, 4, 3, padding="valid"),
+        nn.Conv1d(3, 4, 5, padding=2),
+        nn.Conv1d(3, 4, 3, stride=2, dilation=2, padding=1, bias=False),
+        nn.Conv1d(3, 4, 4, padding="same"),
     ],
 )
-def test_design_rows_reproduce_the_convolution(conv: nn.Conv2d) -> None:
+def test_design_rows_reproduce_the_convolution(conv: nn.Conv1d | nn.Conv2d) -> None:
     torch.manual_seed(0)
-    x = torch.randn(2, 3, 9, 8)
+    x = torch.randn(2, 3, 9, 8) if isinstance(conv, nn.Conv2d) else torch.randn(2, 3, 11)
     y = conv(x)
     rows = design_rows(conv, x)
     w = layer_params(conv).float()
