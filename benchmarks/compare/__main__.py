@@ -22,6 +22,7 @@ import torch_pruning as tp
 
 from prunekit.errors import ConfigError
 
+from .checkpoint import Checkpoint
 from .config import BenchConfig, preset
 from .criteria import sweep_criteria
 from .methods import method_names
@@ -73,6 +74,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--out", default="docs/bench", help="folder for JSON results and plots")
     ap.add_argument("--doc", default="docs/BENCHMARKS.md", help="Markdown file to regenerate")
     ap.add_argument("--render-only", action="store_true", help="only regenerate doc and plots")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the seeds an interrupted run with the same arguments and commit "
+                         "saved in <out>/partial-<tag>.json")  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -119,18 +123,25 @@ def main(argv: list[str] | None = None) -> None:
     if not args.render_only:
         cfg = configure(args)
         env = environment(cfg)  # at the start: the commit the run's code came from
+        tag = args.tag or cfg.mode
+        key = {"config": cfg.to_dict(), "commit": env["commit"]}
+        ckpt = Checkpoint.open(out / f"partial-{tag}.json", key, resume=args.resume)
         t0 = time.time()
         rows: list[dict[str, Any]] = []
         for task in cfg.tasks:
-            rows += run_task(task, cfg)
+            rows += run_task(task, cfg, checkpoint=ckpt)
         crit = next((t for t in cfg.tasks if t.name == cfg.criteria_task), None)
+        t1 = time.time()
         criteria = sweep_criteria(crit, cfg) if crit is not None else []
-        res: dict[str, Any] = {"command": "python -m benchmarks.compare " + shlex.join(argv),
+        elapsed = ckpt.elapsed_s + time.time() - t1  # the seeds' time, resumed ones included
+        res: dict[str, Any] = {"command": "python -m benchmarks.compare "
+               + shlex.join(a for a in argv if a != "--resume"),
                "config": cfg.to_dict(), "environment": env, "rows": rows,
-               "criteria": criteria, "elapsed_s": time.time() - t0,
+               "criteria": criteria, "elapsed_s": elapsed, "wall_s": time.time() - t0,
                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
-        path = out / f"results-{args.tag or cfg.mode}.json"
+        path = out / f"results-{tag}.json"
         path.write_text(json.dumps(res, indent=1))
+        ckpt.finish()
         print(f"wrote {path} ({res['elapsed_s'] / 60:.1f} min)")
     render_doc(out, doc)
     print(f"wrote {doc}")

@@ -25,6 +25,7 @@ from prunekit.recovery import (
     recalibrate_bn,
 )
 
+from .checkpoint import Checkpoint
 from .config import BenchConfig, TaskSpec
 from .methods import (
     Cut,
@@ -205,9 +206,20 @@ def _seed_rows(task: TaskSpec, cfg: BenchConfig, seed: int, log: Any) -> list[di
     return rows
 
 
-def run_task(task: TaskSpec, cfg: BenchConfig, *, log: Any = print) -> list[dict[str, Any]]:
-    """Every method at every level of ``task``, for every seed of ``cfg``."""
+def run_task(task: TaskSpec, cfg: BenchConfig, *, log: Any = print,
+             checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Every method at every level of ``task``, for every seed of ``cfg``; each finished seed
+    is saved to ``checkpoint``, and a seed it already holds is taken from it, not rerun."""
     rows: list[dict[str, Any]] = []
     for seed in task.seeds or cfg.seeds:
-        rows += _seed_rows(task, cfg, seed, log)
+        saved = checkpoint.rows(task.name, seed) if checkpoint else None
+        if saved is not None and checkpoint is not None:
+            log(f"[{task.name} s{seed}] resumed: {len(saved)} rows from {checkpoint.path}")
+            rows += saved
+            continue
+        t0 = time.perf_counter()
+        new = _seed_rows(task, cfg, seed, log)
+        if checkpoint is not None:
+            checkpoint.save(task.name, seed, new, elapsed_s=time.perf_counter() - t0)
+        rows += new
     return rows
