@@ -134,6 +134,8 @@ _VISION = (
     "pk-l2-global-r8+comp",
     "pk-l2-global-r8",
     "pk-l2-global-r16",
+    "pk-lamp-global",
+    "pk-lamp-global+comp",
     "pk-l2-local+noise",
     "pk-taylor-global",
     "pk-taylor-global-r8",

@@ -207,6 +207,7 @@ METHODS["pk-taylor-elem-local"] = lambda m, c, lv: _pk_ratio(_taylor_elem(c), "l
 METHODS["pk-taylor-global"] = lambda m, c, lv: _pk_budget(_taylor(c))(m, c, lv)
 METHODS["pk-fuse-global"] = lambda m, c, lv: _pk_budget(_fuse(c))(m, c, lv)
 METHODS["pk-l2-global"] = lambda m, c, lv: _pk_budget(lambda: "l2")(m, c, lv)
+METHODS["pk-lamp-global"] = lambda m, c, lv: _pk_budget(lambda: "lamp")(m, c, lv)
 METHODS["pk-l2-global-r8"] = lambda m, c, lv: _pk_budget(lambda: "l2", 8)(m, c, lv)
 METHODS["pk-l2-global-r16"] = lambda m, c, lv: _pk_budget(lambda: "l2", 16)(m, c, lv)
 METHODS["pk-taylor-global-r8"] = lambda m, c, lv: _pk_budget(_taylor(c), 8)(m, c, lv)

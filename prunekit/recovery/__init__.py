@@ -5,7 +5,7 @@ This package imports nothing at module level that imports the pruner, so
 ``prunekit.pruner`` may use :func:`recalibrate_bn`.
 """
 
-from .batchnorm import batchnorm_layers, recalibrate_bn
+from .batchnorm import batchnorm_layers, inherit_bn_statistics, recalibrate_bn
 from .compensation import CompensationReport, LayerCompensation, compensate, kept_outputs_from
 from .config import EpochRecord, FinetuneConfig, FinetuneResult
 from .distill import Distillation, kd_loss, mean_pool
@@ -30,6 +30,7 @@ __all__ = [
     "available_lr_schedules",
     "available_optimizers",
     "batchnorm_layers",
+    "inherit_bn_statistics",
     "build_optimizer",
     "compensate",
     "finetune",

@@ -11,7 +11,7 @@ This module imports nothing from prunekit but :mod:`prunekit.errors` (through
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..errors import ConfigError, DataError
 from .batches import InputsFn, batch_size, call_model, default_inputs, model_device, to_device
 
-__all__ = ["batchnorm_layers", "recalibrate_bn"]
+__all__ = ["batchnorm_layers", "inherit_bn_statistics", "recalibrate_bn"]
 
 
 def batchnorm_layers(model: nn.Module) -> list[tuple[str, _BatchNorm]]:
@@ -39,6 +39,99 @@ def batchnorm_layers(model: nn.Module) -> list[tuple[str, _BatchNorm]]:
         for name, m in model.named_modules()
         if isinstance(m, _BatchNorm) and m.track_running_stats and m.running_mean is not None
     ]
+
+
+def _columns(bn: _BatchNorm, stats: bool) -> list[tuple[float, ...]]:
+    """Per channel: its affine weight and bias (if any), and with ``stats`` its running stats."""
+    cols: list[torch.Tensor | None] = [bn.weight, bn.bias] if bn.affine else []
+    cols += [bn.running_mean, bn.running_var] if stats else []
+    return list(zip(*(c.tolist() for c in cols if c is not None)))
+
+
+def _match(pruned: list[tuple[float, ...]], original: list[tuple[float, ...]]) -> list[int] | None:
+    """The one increasing assignment of pruned channels to equal original ones, if any."""
+    if not pruned or not pruned[0]:
+        return None
+    where: dict[tuple[float, ...], list[int]] = {}
+    for j, key in enumerate(original):
+        where.setdefault(key, []).append(j)
+    found = [where.get(key, [-1, -1]) for key in pruned]
+    if any(len(c) != 1 for c in found) or any(b[0] <= a[0] for a, b in zip(found, found[1:])):
+        return None
+    return [c[0] for c in found]
+
+
+def _bn_channels(
+    name: str, bn: _BatchNorm, orig: _BatchNorm, kept: Mapping[str, Sequence[int]] | None
+) -> list[int] | str:
+    """The original channels ``bn`` kept: given, all, or matched by the values a cut copies
+    exactly (affine parameters and running statistics right after the cut; the affine
+    parameters alone after a recalibration); else why they cannot be told."""
+    n, n_o = bn.num_features, orig.num_features
+    if kept is not None and name in kept:
+        idx = [int(i) for i in kept[name]]
+        if len(idx) != n or len(set(idx)) != n or any(not 0 <= i < n_o for i in idx):
+            raise ConfigError(
+                f"kept_outputs[{name!r}] has {len(idx)} indices {idx[:6]}...; the BatchNorm "
+                f"needs {n} distinct indices in [0, {n_o}) (the original channels kept)"
+            )
+        return idx
+    if n == n_o:
+        return list(range(n))
+    for stats in (True, False):
+        found = _match(_columns(bn, stats), _columns(orig, stats))
+        if found is not None and n <= n_o:
+            return found
+    return (
+        "its channels do not match the original's one to one (trained since the cut?); "
+        "pass kept_outputs=kept_outputs_from(prune_result)"
+    )
+
+
+def inherit_bn_statistics(
+    pruned: nn.Module, original: nn.Module, kept: Mapping[str, Sequence[int]] | None = None
+) -> dict[str, str]:
+    """Give each BatchNorm of ``pruned`` the running statistics of the same-named BatchNorm
+    of ``original`` at the channels it kept (undoing a recalibration, in place).
+
+    Args:
+        pruned: the pruned model.
+        original: the unpruned model.
+        kept: BatchNorm name -> original channels kept (e.g. ``kept_outputs_from(result)``);
+            where missing, a BatchNorm with all channels keeps them all, and a narrower one is
+            matched by its affine weight and bias, which a cut copies exactly.
+
+    Returns:
+        BatchNorm name -> why its statistics were left as they were.
+
+    Example:
+        >>> import torch
+        >>> bn = torch.nn.BatchNorm1d(4)
+        >>> with torch.no_grad():
+        ...     _ = bn.weight.copy_(torch.arange(4.0)); _ = bn.running_mean.copy_(torch.arange(4.0))
+        >>> small = torch.nn.BatchNorm1d(2)
+        >>> with torch.no_grad():
+        ...     _ = small.weight.copy_(torch.tensor([1.0, 3.0]))
+        >>> inherit_bn_statistics(small, bn), small.running_mean.tolist()
+        ({}, [1.0, 3.0])
+    """
+    originals = dict(batchnorm_layers(original))
+    skipped: dict[str, str] = {}
+    for name, bn in batchnorm_layers(pruned):
+        orig = originals.get(name)
+        if orig is None:
+            skipped[name] = "no BatchNorm of that name in the original"
+            continue
+        idx = _bn_channels(name, bn, orig, kept)
+        if isinstance(idx, str):
+            skipped[name] = idx
+            continue
+        stats = {buf: getattr(orig, buf) for buf in ("running_mean", "running_var")}
+        at = torch.as_tensor(idx, dtype=torch.long, device=stats["running_mean"].device)
+        with torch.no_grad():
+            for buf, value in stats.items():
+                getattr(bn, buf).copy_(value.index_select(0, at))
+    return skipped
 
 
 @dataclass

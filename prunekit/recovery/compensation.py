@@ -35,6 +35,7 @@ from .batches import (
     model_device,
     to_device,
 )
+from .batchnorm import batchnorm_layers, inherit_bn_statistics
 from .reconstruct import (
     REFITTABLE,
     Layer,
@@ -73,8 +74,9 @@ class CompensationReport:
 
     Attributes:
         layers: the layers refit, in forward order.
-        skipped: layers not refit, with the reason.
+        skipped: layers not refit (and BatchNorms whose statistics were left), with the reason.
         samples: calibration samples used.
+        bn_inherited: BatchNorms given the original's running statistics before the refits.
 
     Example:
         >>> r = CompensationReport([LayerCompensation("fc", "Linear", 4, 4, 32, 0.2, 0.05, True)])
@@ -85,6 +87,7 @@ class CompensationReport:
     layers: list[LayerCompensation] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     samples: int = 0
+    bn_inherited: list[str] = field(default_factory=list)
 
     @property
     def updated(self) -> list[str]:
@@ -286,6 +289,13 @@ def compensate(
     weights if they reconstruct better than the current ones. A layer called more than once
     per forward pass (shared) is skipped. Run it right after the cut, before any training.
 
+    The refit layers reproduce the original outputs, for which the original BatchNorm
+    statistics are the right ones, so every BatchNorm first gets the original's running
+    statistics at the channels it kept (:func:`inherit_bn_statistics`; this undoes a
+    recalibration made since the cut, which would otherwise skew every refit after it).
+    Recalibrate BatchNorm afterwards (:func:`recalibrate_bn`): that also fixes the statistics
+    behind the layers that could not be refit.
+
     Args:
         pruned: the pruned model (modified in place).
         original: the unpruned model (not modified).
@@ -338,6 +348,11 @@ def compensate(
     original.eval()
     try:
         with torch.no_grad():
+            left = inherit_bn_statistics(pruned, original, kept_outputs)
+            report.skipped.update(
+                {n: f"BatchNorm statistics left: {why}" for n, why in left.items()}
+            )
+            report.bn_inherited = [n for n, _ in batchnorm_layers(pruned) if n not in left]
             _compensate_layers(pruned, original, ok, pairs, ridge, kept_outputs, report)
     finally:
         for m, flag in flags:
