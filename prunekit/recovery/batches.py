@@ -6,13 +6,16 @@ This module imports nothing from prunekit but :mod:`prunekit.errors`, so the pru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 __all__ = [
+    "kept_indices",
     "InputsFn",
     "batch_size",
     "call_model",
@@ -123,3 +126,25 @@ def model_device(model: nn.Module) -> torch.device:
     for b in model.buffers():
         return b.device
     return torch.device("cpu")
+
+
+def kept_indices(
+    where: str, given: Sequence[int], width: int, original: int, unit: str
+) -> list[int]:
+    """``given`` as a list of ints, checked to be ``width`` distinct indices in
+    ``[0, original)`` (the original units a pruned layer kept).
+
+    Raises:
+        ConfigError: naming ``where``, the indices and what they must be.
+
+    Example:
+        >>> kept_indices("kept_outputs['fc']", (0, 2), 2, 4, "rows")
+        [0, 2]
+    """
+    idx = [int(i) for i in given]
+    if len(idx) != width or len(set(idx)) != width or any(not 0 <= i < original for i in idx):
+        raise ConfigError(
+            f"{where} has {len(idx)} indices {idx[:6]}...; it needs {width} distinct indices "
+            f"in [0, {original}) (the original {unit} kept)"
+        )
+    return idx

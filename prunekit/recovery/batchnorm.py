@@ -20,7 +20,15 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ConfigError, DataError
-from .batches import InputsFn, batch_size, call_model, default_inputs, model_device, to_device
+from .batches import (
+    InputsFn,
+    batch_size,
+    call_model,
+    default_inputs,
+    kept_indices,
+    model_device,
+    to_device,
+)
 
 __all__ = ["batchnorm_layers", "inherit_bn_statistics", "recalibrate_bn"]
 
@@ -69,13 +77,7 @@ def _bn_channels(
     parameters alone after a recalibration); else why they cannot be told."""
     n, n_o = bn.num_features, orig.num_features
     if kept is not None and name in kept:
-        idx = [int(i) for i in kept[name]]
-        if len(idx) != n or len(set(idx)) != n or any(not 0 <= i < n_o for i in idx):
-            raise ConfigError(
-                f"kept_outputs[{name!r}] has {len(idx)} indices {idx[:6]}...; the BatchNorm "
-                f"needs {n} distinct indices in [0, {n_o}) (the original channels kept)"
-            )
-        return idx
+        return kept_indices(f"kept_outputs[{name!r}]", kept[name], n, n_o, "BatchNorm channels")
     if n == n_o:
         return list(range(n))
     for stats in (True, False):

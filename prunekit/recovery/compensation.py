@@ -31,6 +31,7 @@ from .batches import (
     batch_size,
     call_model,
     default_inputs,
+    kept_indices,
     limited,
     model_device,
     to_device,
@@ -203,13 +204,8 @@ def _kept_rows(
 ) -> list[int]:
     out_p, out_o = layer.weight.shape[0], original.weight.shape[0]
     if given is not None and name in given:
-        kept = [int(i) for i in given[name]]
-        if len(kept) != out_p or len(set(kept)) != out_p or any(not 0 <= i < out_o for i in kept):
-            raise ConfigError(
-                f"compensate: kept_outputs[{name!r}] has {len(kept)} indices {kept[:6]}...; it "
-                f"needs {out_p} distinct indices in [0, {out_o}) (the original rows kept)"
-            )
-        return kept
+        where = f"compensate: kept_outputs[{name!r}]"
+        return kept_indices(where, given[name], out_p, out_o, "rows")
     inferred = infer_kept_rows(layer.weight, original.weight)
     if inferred is None:
         raise RecoveryError(
