@@ -38,6 +38,7 @@ from .batches import (
 )
 from .batchnorm import batchnorm_layers, inherit_bn_statistics
 from .reconstruct import (
+    CONVS,
     REFITTABLE,
     Layer,
     NormalEquations,
@@ -141,7 +142,7 @@ def _pair(layer: nn.Module, original: nn.Module | None) -> tuple[Layer, Layer] |
         return f"{type(layer).__name__} is not a Linear, Conv1d or Conv2d"
     if not isinstance(original, REFITTABLE) or type(original) is not type(layer):
         return "no layer of the same type and name in the original model"
-    if isinstance(layer, (nn.Conv1d, nn.Conv2d)) and isinstance(original, type(layer)):
+    if isinstance(layer, CONVS) and isinstance(original, type(layer)):
         if layer.groups != 1 or original.groups != 1:
             return "grouped convolution (groups > 1)"
         if layer.padding_mode != "zeros":

@@ -1,11 +1,12 @@
 """Least-squares layer reconstruction: the linear algebra behind :func:`compensate`.
 
 A Linear, Conv1d or Conv2d layer is affine in its (unfolded) input: ``Y = X W^T + b`` with
-``X`` the input rows (for a convolution, the im2col patches; a Conv1d is unfolded as a Conv2d of
-height 1) and ``W`` the weight flattened to ``[out, in * kernel elements]``. Given inputs ``X'`` of the pruned layer and targets ``Y`` (outputs
-of the unpruned layer at its kept units), the ridge solution of ``min ||X' W^T + b - Y||^2``
-comes from the normal equations, accumulated batch by batch in float64 so memory stays
-``O(d^2)`` whatever the amount of calibration data.
+``X`` the input rows (for a convolution, the im2col patches; a Conv1d is unfolded as a Conv2d
+of height 1) and ``W`` the weight flattened to ``[out, in * kernel elements]``. Given inputs
+``X'`` of the pruned layer and targets ``Y`` (outputs of the unpruned layer at its kept units),
+the ridge solution of ``min ||X' W^T + b - Y||^2`` comes from the normal equations,
+accumulated batch by batch in float64 so memory stays ``O(d^2)`` whatever the amount of
+calibration data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "CONVS",
     "REFITTABLE",
     "Layer",
     "NormalEquations",
@@ -33,6 +35,8 @@ REFITTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 """``Layer`` as a tuple, for ``isinstance``."""
 
 _Conv = nn.Conv1d | nn.Conv2d
+CONVS = (nn.Conv1d, nn.Conv2d)
+"""The convolutions among them (unfolded to patches), for ``isinstance``."""
 
 
 def _conv_input(conv: _Conv, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -72,7 +76,7 @@ def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(y, target_rows(conv, conv(x), range(3)), atol=1e-5)
         True
     """
-    if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+    if isinstance(layer, CONVS):
         cols = _unfold(layer, x)
         return cols.transpose(1, 2).reshape(-1, cols.shape[1])
     return x.reshape(-1, x.shape[-1])
@@ -81,7 +85,7 @@ def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
 def target_rows(layer: Layer, y: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
     """The outputs ``y`` of ``layer`` at the ``kept`` units, one row per position."""
     idx = torch.as_tensor(list(kept), dtype=torch.long, device=y.device)
-    if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+    if isinstance(layer, CONVS):
         return y.index_select(1, idx).movedim(1, -1).reshape(-1, len(idx))
     return y.index_select(-1, idx).reshape(-1, len(idx))
 
