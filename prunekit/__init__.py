@@ -1,53 +1,93 @@
-"""prunekit: prune neural networks by importance score, physically, and prove the result."""
+"""prunekit: prune neural networks by importance score, physically, and prove the result.
+
+Every public name is imported on first use (PEP 562), so ``import prunekit`` and the command
+line start without importing torch; ``prunekit.prune`` imports what it needs when it is
+first touched.
+"""
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import (
-    data,
-    evaluation,
-    export,
-    models,
-    recovery,
-    schedule,
-    search,
-    sparsity,
-    testing,
-)
-from . import surgery as _surgery  # noqa: F401  (registers the built-in layer handlers)
-from .analysis import analyze
-from .api import prune
-from .errors import (
-    ConfigError,
-    EquivalenceError,
-    NothingToPruneError,
-    PlanError,
-    PrunekitError,
-    TraceError,
-    UnsupportedOpWarning,
-)
-from .export import load, save
-from .graph import DependencyGraph, Group, Member
-from .plan import PruningPlan
-from .pruner import Pruner, PruneResult, PruneSummary
-from .schedule import ScheduleResult
-from .sparsity import WeightPruneResult
-
 if TYPE_CHECKING:
-    from . import report
+    from . import (
+        data,
+        evaluation,
+        export,
+        models,
+        recovery,
+        report,
+        schedule,
+        search,
+        sparsity,
+        testing,
+    )
+    from .analysis import analyze
+    from .api import prune
+    from .errors import (
+        ConfigError,
+        EquivalenceError,
+        NothingToPruneError,
+        PlanError,
+        PrunekitError,
+        TraceError,
+        UnsupportedOpWarning,
+    )
+    from .export import load, save
+    from .graph import DependencyGraph, Group, Member
+    from .plan import PruningPlan
+    from .pruner import Pruner, PruneResult, PruneSummary
+    from .schedule import ScheduleResult
+    from .sparsity import WeightPruneResult
 
 __version__ = "0.1.0"
 
-_LAZY = {"report"}  # imports matplotlib (~0.4 s): loaded on first use, not by `import prunekit`
+_SUBMODULES = {
+    "data", "evaluation", "export", "models", "recovery", "report", "schedule", "search",
+    "sparsity", "testing",
+}  # fmt: skip
+"""Subpackages reachable as attributes (``prunekit.evaluation``)."""
+
+_NAMES = {
+    "analyze": "analysis",
+    "prune": "api",
+    "ConfigError": "errors",
+    "EquivalenceError": "errors",
+    "NothingToPruneError": "errors",
+    "PlanError": "errors",
+    "PrunekitError": "errors",
+    "TraceError": "errors",
+    "UnsupportedOpWarning": "errors",
+    "load": "export",
+    "save": "export",
+    "DependencyGraph": "graph",
+    "Group": "graph",
+    "Member": "graph",
+    "PruningPlan": "plan",
+    "Pruner": "pruner",
+    "PruneResult": "pruner",
+    "PruneSummary": "pruner",
+    "ScheduleResult": "schedule",
+    "WeightPruneResult": "sparsity",
+}
+"""Public name -> the module (relative to ``prunekit``) that defines it."""
 
 
 def __getattr__(name: str) -> Any:
-    """``prunekit.report`` is imported on first access (PEP 562)."""
-    if name in _LAZY:
-        module = importlib.import_module(f".{name}", __name__)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'prunekit' has no attribute {name!r}")
+    """Import a public name or subpackage on first access (PEP 562)."""
+    if name in _SUBMODULES:
+        value: Any = importlib.import_module(f".{name}", __name__)
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'prunekit' has no attribute {name!r}")
+    if _NAMES.get(name) != "errors":
+        importlib.import_module(".surgery", __name__)  # registers the built-in layer handlers
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

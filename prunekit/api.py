@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from torch import nn
 
+from .checks import check_model
 from .errors import ConfigError
 from .importance import Importance
 from .pruner import Pruner
@@ -107,7 +108,9 @@ def prune(
     """Prune ``model``: remove its lowest-scoring units (or mask its lowest weights).
 
     Args:
-        model: the model to prune; untouched unless ``inplace=True``.
+        model: the model to prune; untouched unless ``inplace=True`` (its forward runs on
+            copies with their own buffers, so counters and EMA statistics stay as they were).
+            Non-finite weights raise :class:`~prunekit.errors.NonFiniteError` first.
         example_inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs.
         ratio: fraction of units to remove, in [0, 1) (with a schedule: the final fraction;
             at weight level: the fraction of weights).
@@ -142,7 +145,10 @@ def prune(
             running statistics on after each cut (a cut changes what each BatchNorm sees, and
             stale statistics can drop accuracy to chance). Defaults to the data-driven
             criterion's own calibration data; pass ``False`` to skip. Without either, the
-            statistics are left as they were (a warning-free no-op for models without BN).
+            statistics are left as they were, with a warning for a model with BatchNorm.
+            Batches that do not fit the model (checked on the first one before the cut) or
+            hold NaN raise :class:`~prunekit.errors.DataError` naming the batch; the model
+            is never left half-done (also with ``inplace=True``).
         attention: what an attention unit is: ``"heads"`` (default: whole heads; with
             grouped-query attention, a KV head with its query heads) or ``"head_dims"`` (dim d
             of every head, so heads stay equal in size; head-size attributes follow the cut).
@@ -190,6 +196,7 @@ def prune(
               "target_params": target_params, "target_macs": target_macs,
               "group_ratios": group_ratios, "max_ratio": max_ratio < 1.0}  # fmt: skip
     if is_weight_level(granularity):
+        check_model(model)
         sizing.update(round_to=round_to != 1, trace_mode=trace_mode != "eval",
                       verify=verify != "exact")  # fmt: skip
         return prune_weight_level(

@@ -15,6 +15,7 @@ __all__ = [
     "RegistryError",
     "UnsupportedOpWarning",
     "DataError",
+    "NonFiniteError",
     "RecoveryError",
     "SearchError",
     "ExportError",
@@ -59,6 +60,10 @@ class UnsupportedOpWarning(UserWarning):
 
 class DataError(PrunekitError, ValueError):
     """A dataset or DataLoader cannot be used as given (unknown name, wrong shapes, empty)."""
+
+
+class NonFiniteError(DataError):
+    """Weights, inputs, outputs or scores hold NaN or infinity (named in the message)."""
 
 
 class RecoveryError(PrunekitError):

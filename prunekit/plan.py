@@ -31,7 +31,13 @@ def load_json(text_or_path: str | Path) -> Any:
     """Parse JSON text, or the JSON file at ``text_or_path``; bad JSON is a PlanError."""
     text = str(text_or_path)
     if not text.lstrip().startswith("{"):
-        text = Path(text_or_path).read_text()
+        try:
+            text = Path(text_or_path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(
+                f"cannot read the plan file {str(text_or_path)[:200]!r} ({type(exc).__name__}: "
+                f"{exc}); pass JSON text or the path of a file written by to_json"
+            ) from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -6,35 +6,36 @@ import dataclasses
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from ._modelio import default_inputs
 from .allocation import (
     AllocationSpec,
     BudgetReport,
-    allocate,
+    allocator_for,
     check_group_keys,
+    check_target,
+    get_allocator,
     resolve_target,
     search_budget,
-    select_units,
     validate_ratio,
 )
-from .allocation.candidates import ignored_names, is_ignored, producer_modules
-from .analysis import analyze
-from .errors import ConfigError, NothingToPruneError
-from .evaluation.cost import CostReport, count_macs, count_params, measure_cost
+from .allocation.candidates import check_module_patterns, ignored_names, is_ignored
+from .analysis import analyze_copy
+from .checks import check_model, non_finite
+from .cost import CostReport, count_macs, count_params
+from .errors import ConfigError, EquivalenceError, NonFiniteError, NothingToPruneError
 from .graph.dependency import DependencyGraph, Group
+from .graph.tracer import ATTENTION_UNITS, MODES
 from .importance import Importance, get_importance
 from .plan import PruningPlan, record_step
-from .result import PruneResult, PruneSummary
+from .recalibration import check_batches_fit, recalibrate_named, warn_stale_bn
+from .result import PruneResult, PruneSummary, measure_untouched
 from .surgery.apply import light_copy, own_storage
 from .verify import check_runs, check_verify, verified_cut
-
-if TYPE_CHECKING:
-    pass
-
 
 __all__ = ["Pruner", "PruneResult", "PruneSummary"]
 
@@ -50,6 +51,12 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _check_choice(name: str, value: object, valid: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in valid:
+        raise ConfigError(f"{name}={value!r} is unknown; use one of {valid}")
+    return value
 
 
 class Pruner:
@@ -108,7 +115,9 @@ class Pruner:
             dict(group_ratios or {}),
         )  # fmt: skip
         self.targets = {
-            k: v for k, v in (("params", target_params), ("macs", target_macs)) if v is not None
+            k: v
+            for k, v in (("params", target_params), ("macs", target_macs))
+            if v is not None and check_target(k, v)
         }
         sized = ratio is not None or threshold is not None or bool(group_ratios)
         if len(self.targets) > 1 or (self.targets and sized):
@@ -120,14 +129,16 @@ class Pruner:
         self.importance = importance
         self.criterion = get_importance(importance)
         self.example_inputs = example_inputs
-        self.original = model
+        self.original = check_model(model)
         self.ignored = ignored_names(model, ignore)
+        check_module_patterns(model, self.spec.module_ratios)
         self.inplace = inplace
-        self.trace_mode = trace_mode
+        self.trace_mode = _check_choice("trace_mode", trace_mode, MODES)
+        self.attention = _check_choice("attention", attention, ATTENTION_UNITS)
         self.verify = check_verify(verify)
         self.calibration_data = calibration_data
-        self.attention = attention
         self.recalibrated_: int = 0
+        self._warned_bn = False
         self.model_: nn.Module = model
         self.plans_: list[PruningPlan] = []
         self.scores_: dict[str, torch.Tensor] = {}
@@ -170,28 +181,31 @@ class Pruner:
         spec, tg = self._sized(ratio, targets)
         current = self.model_
         before = (
-            measure_cost(current, self.example_inputs) if self.inplace and not self.plans_ else None
+            measure_untouched(current, self.example_inputs)
+            if self.inplace and not self.plans_
+            else None
         )
         # Fast path: analyse without the probe and verify the real cut instead (exact groups:
-        # zeroed == cut); if anything fails, redo the step with every group probed first.
+        # zeroed == cut); if that check fails (EquivalenceError: the cut fails, does not run,
+        # changes shapes or outputs), redo the step with every group probed first. Any other
+        # error is the caller's to see: it would fail the probed step the same way.
         with _no_cyclic_gc():  # the step allocates many small objects, all freed by refcount
             try:
                 work, graph, plan, scores, candidates = self._attempt(
                     current, spec, tg, only, False
                 )
-            except (ConfigError, NothingToPruneError):
-                raise
-            except Exception:
+            except EquivalenceError:
                 work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, True)
         if not self.inplace:
             own_storage(work, current)  # training the result never writes into ``current``
+        # every stage after the cut runs on ``work``: if one fails, ``current`` is as it was
+        self._recalibrate(work)
+        record_step(work, plan, self.example_inputs)
         if self.inplace:
             current.__dict__.clear()
             current.__dict__.update(work.__dict__)
             current.__class__ = work.__class__
             work = current
-        self._recalibrate(work)
-        record_step(work, plan, self.example_inputs)
         self.model_, self.graph_ = work, graph
         self.scores_ = {g.key: scores[g.id] for g in candidates}
         self.plans_.append(plan)
@@ -202,17 +216,47 @@ class Pruner:
         """Re-estimate BatchNorm statistics of the cut model (never hand back stale ones).
 
         Data: ``calibration_data``, else the data-driven criterion's own batches. The
-        recalibration lives in ``prunekit.recovery.batchnorm``, which depends on nothing in
-        prunekit but its errors, so the pruner can use it without a dependency cycle.
+        re-estimation lives in :mod:`prunekit.recalibration`, below the pruner.
         """
-        data = self.calibration_data
+        label, data = "calibration_data", self.calibration_data
         if data is None:
-            data = getattr(self.criterion, "data", None)
+            label, data = "the criterion's calibration data", getattr(self.criterion, "data", None)
         self.recalibrated_ = 0
         if data is not None and data is not False:
-            from .recovery.batchnorm import recalibrate_bn
+            self.recalibrated_ = recalibrate_named(model, data, label, self.example_inputs)
+        elif data is None and not self._warned_bn:
+            self._warned_bn = warn_stale_bn(
+                model, "prune", "no calibration_data",
+                "the pruned model keeps the unpruned model's running statistics (accuracy "
+                "right after a cut can drop to chance)",
+                "pass calibration_data=loader (a few batches of training inputs) or call "
+                "prunekit.recovery.recalibrate_bn(result.model, loader); calibration_data=False "
+                "silences this", stacklevel=4,  # the caller of prunekit.prune
+            )  # fmt: skip
 
-            self.recalibrated_ = recalibrate_bn(model, data)
+    def _data_sources(self) -> list[tuple[str, Any, Any]]:
+        """(label, batches, inputs function) of every batch source the step will run."""
+        out: list[tuple[str, Any, Any]] = []
+        if self.calibration_data is not None and self.calibration_data is not False:
+            out.append(("calibration_data", self.calibration_data, default_inputs))
+        cal = getattr(self.criterion, "calibration", None)
+        if cal is not None and hasattr(cal, "batch_list"):
+            label = f"the {type(self.criterion).__name__} calibration data"
+            out.append((label, cal.batch_list(), cal.inputs))
+        return out
+
+    def _check_scores(self, scores: dict[int, torch.Tensor], candidates: list[Group]) -> None:
+        """Scores must be finite: NaN ranks units arbitrarily."""
+        bad = non_finite((g.key, scores[g.id]) for g in candidates)
+        if bad:
+            name = self.importance if isinstance(self.importance, str) else type(self.criterion)
+            raise NonFiniteError(
+                f"importance {getattr(name, '__name__', name)!r} gave non-finite scores for "
+                f"groups {', '.join(bad[:4])}"
+                + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+                + "; the weights are finite, so its calibration data or loss produced them: "
+                "check the batches for NaN/inf (or use a data-free criterion such as 'l2')"
+            )
 
     def _attempt(
         self,
@@ -220,19 +264,21 @@ class Pruner:
         spec: AllocationSpec,
         tg: dict[str, float],
         only: Any,
-        verify: bool,
+        probe: bool,
     ) -> tuple[nn.Module, DependencyGraph, PruningPlan, dict[int, torch.Tensor], list[Group]]:
-        """One analyse -> score -> allocate -> cut on a copy of ``current``."""
+        """One analyse -> score -> allocate -> cut on a copy of ``current``; ``probe``: probe
+        every group first (else the cut itself is verified, by ``self.verify``)."""
         # a storage-sharing copy: the cut and zeroing never write into existing tensors, and
         # step() clones whatever is still shared before handing the model out
         work = light_copy(current)
-        graph = analyze(
+        graph = analyze_copy(
             work,
             self.example_inputs,
             trace_mode=self.trace_mode,
-            verify=verify,
+            probe=probe,
             attention=self.attention,
         )
+        check_batches_fit(work, self._data_sources(), self.example_inputs)
         modules = dict(work.named_modules())
         candidates = [
             g
@@ -248,9 +294,10 @@ class Pruner:
         if callable(prepare):
             prepare(work, graph)
         scores = {g.id: self.criterion(g, graph.tensors).detach().float().cpu() for g in candidates}
+        self._check_scores(scores, candidates)
         chosen = self._choose(work, graph, candidates, scores, spec, tg, modules)
         plan = self._plan(graph, candidates, chosen, spec, tg)
-        if verify:
+        if probe:
             plan.apply_to_graph(work, graph)
             check_runs(work, self.example_inputs, graph.example_output)
         else:
@@ -274,8 +321,14 @@ class Pruner:
 
             def cost(cut: dict[int, list[int]]) -> int:
                 trial = light_copy(work)  # cut() never writes into existing tensors
-                self._plan(graph, candidates, cut, spec, targets).apply_to_graph(trial, graph)
-                return self._cost(trial, metric)
+                try:
+                    self._plan(graph, candidates, cut, spec, targets).apply_to_graph(trial, graph)
+                    return self._cost(trial, metric)
+                except Exception as exc:  # an unprobed group breaks the trial cut
+                    raise EquivalenceError(
+                        f"a trial cut of the {metric} budget search failed to run "
+                        f"({type(exc).__name__}: {str(exc)[:200]})"
+                    ) from exc
 
             chosen, self.budget_ = search_budget(
                 candidates, scores, cost, metric=metric, target=target,
@@ -284,25 +337,14 @@ class Pruner:
             return chosen
         if spec.group_ratios:
             check_group_keys(spec.group_ratios, (g.key for g in graph.groups))
-        if (
-            spec.module_ratios
-            or spec.group_ratios
-            or spec.threshold is not None
-            or spec.max_ratio < 1.0
-        ):
-            producers = {g.id: producer_modules(g, modules) for g in candidates}
-            return allocate(candidates, scores, spec, producers)
-        assert spec.ratio is not None
-        return select_units(
-            candidates, scores, ratio=float(spec.ratio), scope=spec.scope, round_to=spec.round_to
-        )
+        return get_allocator(allocator_for(spec))(candidates, scores, spec, modules)
 
     def _cost(self, model: nn.Module, metric: str) -> int:
         return count_params(model) if metric == "params" else count_macs(model, self.example_inputs)
 
     def _baseline_cost(self, metric: str) -> int:
         if self._baseline is None:
-            self._baseline = measure_cost(
+            self._baseline = measure_untouched(
                 self.original if not self.plans_ or not self.inplace else self.model_,
                 self.example_inputs,
             )

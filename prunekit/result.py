@@ -7,11 +7,20 @@ from typing import Any
 
 from torch import nn
 
-from .evaluation.cost import CostReport, measure_cost
+from .cost import CostReport, measure_cost
 from .graph.dependency import DependencyGraph
 from .plan import PruningPlan
+from .surgery.apply import light_copy, own_written
 
-__all__ = ["PruneResult", "PruneSummary"]
+__all__ = ["PruneResult", "PruneSummary", "measure_untouched"]
+
+
+def measure_untouched(model: nn.Module, example_inputs: Any) -> CostReport:
+    """:func:`~prunekit.cost.measure_cost` run on a copy: counting MACs runs the
+    forward, which may write the model's buffers or parameters."""
+    work = light_copy(model)
+    with own_written(work):
+        return measure_cost(work, example_inputs)
 
 
 @dataclass
@@ -65,7 +74,7 @@ class PruneResult:
         """Params and MACs of the unpruned model."""
         if self._before is None:
             assert self.reference is not None
-            self._before = measure_cost(self.reference, self.example_inputs)
+            self._before = measure_untouched(self.reference, self.example_inputs)
         return self._before
 
     @property

@@ -6,20 +6,20 @@ zero every member slice of some units -> run -> prune those units -> run -> iden
 from __future__ import annotations
 
 import copy
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from .allocation.rules import check_fraction
 from .analysis import analyze
-from .errors import EquivalenceError
-from .evaluation.cost import count_params
+from .checks import check_model
+from .cost import count_params
+from .equivalence import ATOL, RTOL, zero_cut_compare
+from .errors import ConfigError, EquivalenceError
 from .graph.dependency import positions_to_remove
-from .graph.tracer import call_model, eval_mode, flatten_tensors
-from .surgery import cut
-from .surgery.apply import zero_slices
 
 __all__ = ["check_equivalence", "EquivalenceReport"]
 
@@ -34,26 +34,23 @@ class EquivalenceReport:
     max_abs_error: float
 
 
-def _run(model: nn.Module, example_inputs: Any) -> list[torch.Tensor]:
-    with torch.no_grad(), eval_mode(model):
-        return [t.detach().clone() for t in flatten_tensors(call_model(model, example_inputs))]
-
-
 def check_equivalence(
     model: nn.Module,
     example_inputs: Any,
     *,
     ratio: float = 0.3,
     seed: int = 0,
-    rtol: float = 1e-4,
-    atol: float = 1e-5,
+    rtol: float = RTOL,
+    atol: float = ATOL,
 ) -> EquivalenceReport:
     """Prove the engine on ``model``: cutting zeroed units must not change any output.
 
     For every exact group, ``ratio`` of its units (at least one, never all) are picked at
     random; their member slices are zeroed in a copy and the outputs recorded; the same
     units are then removed physically and the outputs must match, and the parameter count
-    must drop by exactly the number of zeroed elements.
+    must drop by exactly the number of zeroed elements. Outputs are compared by the rule of
+    :mod:`prunekit.equivalence` (``rtol``; ``atol`` is a fraction of each output's largest
+    finite magnitude).
 
     Raises:
         EquivalenceError: naming the output that differed, or when no group was testable.
@@ -64,6 +61,8 @@ def check_equivalence(
         >>> prunekit.testing.check_equivalence(net, torch.randn(3, 4)).groups_tested
         1
     """
+    check_model(model)
+    _check_args(ratio, seed, rtol, atol)
     work = copy.deepcopy(model)
     graph = analyze(work, example_inputs)
     rng = np.random.default_rng(seed)
@@ -81,12 +80,10 @@ def check_equivalence(
             f"{type(model).__name__}: no exact group with at least two units was found, so "
             "nothing could be tested; print(prunekit.analyze(model, example_inputs)) shows why"
         )
-    zeroed = zero_slices(work, removals)
-    expected = _run(work, example_inputs)
     params_before = count_params(work)
-    cut(work, removals, graph, removed_units)
-    got = _run(work, example_inputs)
-    worst = _compare(expected, got, rtol, atol, graph, removed_units)
+    worst, zeroed = zero_cut_compare(
+        work, example_inputs, graph, removals, removed_units, rtol=rtol, atol=atol
+    )
     removed = params_before - count_params(work)
     if removed != zeroed:
         raise EquivalenceError(
@@ -97,31 +94,13 @@ def check_equivalence(
     return EquivalenceReport(len(removed_units), n_units, removed, worst)
 
 
-def _compare(
-    expected: list[torch.Tensor],
-    got: list[torch.Tensor],
-    rtol: float,
-    atol: float,
-    graph: Any,
-    removed_units: dict[int, set[int]],
-) -> float:
-    if len(expected) != len(got):
-        raise EquivalenceError(f"the pruned model returns {len(got)} tensors, not {len(expected)}")
-    worst = 0.0
-    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-        if e.shape != g.shape:
-            raise EquivalenceError(f"output {i}: shape {tuple(g.shape)} != {tuple(e.shape)}")
-        if not e.is_floating_point():
-            if not torch.equal(e, g):
-                raise EquivalenceError(f"output {i}: integer outputs differ")
-            continue
-        err = (e - g).abs().max().item() if e.numel() else 0.0
-        worst = max(worst, err)
-        scale = e.abs().max().item() if e.numel() else 0.0
-        if not torch.allclose(e, g, rtol=rtol, atol=atol * scale):
-            groups = ", ".join(graph.groups[gid].key for gid in sorted(removed_units))
-            raise EquivalenceError(
-                f"output {i} changed after cutting zeroed units (max abs error {err:.3g}); "
-                f"groups cut: {groups}"
+def _check_args(ratio: object, seed: object, rtol: object, atol: object) -> None:
+    check_fraction("check_equivalence: ratio", ratio, upper_inclusive=True)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"check_equivalence: seed={seed!r} must be an int")
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        ok = isinstance(tol, (int, float)) and not isinstance(tol, bool)
+        if not ok or not 0.0 <= float(tol) < float("inf"):  # type: ignore[arg-type]
+            raise ConfigError(
+                f"check_equivalence: {name}={tol!r} must be a finite number >= 0 (e.g. 1e-5)"
             )
-    return worst

@@ -17,13 +17,13 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ._modelio import call_model, eval_mode, flatten_tensors
 from .analysis import _trial
-from .errors import ConfigError, PrunekitError
+from .equivalence import zero_cut_compare
+from .errors import ConfigError, EquivalenceError
 from .graph.dependency import DependencyGraph
-from .graph.tracer import call_model, eval_mode, flatten_tensors
 from .plan import PruningPlan
 from .surgery import cut
-from .surgery.apply import zero_slices
 
 __all__ = ["VERIFY_MODES", "check_verify", "verified_cut", "check_runs"]
 
@@ -43,7 +43,14 @@ def check_verify(verify: str) -> str:
 def verified_cut(
     model: nn.Module, graph: DependencyGraph, plan: PruningPlan, inputs: Any, verify: str
 ) -> None:
-    """Cut ``model`` in place by ``plan`` and check the result; raise PrunekitError if not sound."""
+    """Cut ``model`` in place by ``plan`` and check the result.
+
+    Raises:
+        EquivalenceError: the cut is not sound (it fails, does not run, changes the output
+            shapes, or, with ``verify="exact"``, changes the outputs of exact groups by the
+            rule of :mod:`prunekit.equivalence`); the pruner then redoes the step with every
+            group probed.
+    """
     removals, removed_units = plan.removals(graph)
     by_id = {g.id: g for g in graph.groups}
     exact = [by_id[gid] for gid in removed_units if by_id[gid].exact]
@@ -52,19 +59,25 @@ def verified_cut(
         # non-exact groups are cut too, so outputs may change: prove the exact ones alone
         why = _trial(model, inputs, graph, exact, compare=True)
         if why is not None:
-            raise PrunekitError(why)
-    if compare:
-        # out of place: ``model`` may share storage with the caller's model (a light copy)
-        zero_slices(model, removals)
-        with torch.no_grad(), eval_mode(model):
-            want = [t.detach() for t in flatten_tensors(call_model(model, inputs))]
-    cut(model, removals, graph, removed_units)
-    got = check_runs(model, inputs, graph.example_output, meta=not compare)
-    if compare:
-        for w, g in zip(want, got, strict=True):
-            scale = float(w.abs().max()) if w.numel() else 0.0
-            if w.is_floating_point() and not torch.allclose(w, g, rtol=1e-4, atol=1e-5 * scale):
-                raise PrunekitError("cutting zeroed units changed the outputs")
+            raise EquivalenceError(why)
+    try:
+        if compare:
+            # zeroing is out of place: ``model`` may share storage with the caller's model
+            run = _runs_checked(graph)
+            zero_cut_compare(model, inputs, graph, removals, removed_units, run=run)
+        else:
+            cut(model, removals, graph, removed_units)
+            check_runs(model, inputs, graph.example_output, meta=True)
+    except EquivalenceError:
+        raise
+    except Exception as exc:  # a group no probe has checked yet breaks the cut itself
+        raise EquivalenceError(f"the cut failed ({type(exc).__name__}: {exc})") from exc
+
+
+def _runs_checked(graph: DependencyGraph) -> Any:
+    """``run(model, inputs)`` for :func:`zero_cut_compare`: :func:`check_runs` against the
+    graph's example output (real tensors)."""
+    return lambda model, inputs: check_runs(model, inputs, graph.example_output)
 
 
 def _to_meta(obj: Any) -> Any:
@@ -110,14 +123,18 @@ def check_runs(
     model: nn.Module, example_inputs: Any, reference: Any, *, meta: bool = False
 ) -> list[torch.Tensor]:
     """The pruned model must run and give outputs of the original shapes; returns them
-    (meta tensors when ``meta`` and the model runs on the meta device)."""
+    (meta tensors when ``meta`` and the model runs on the meta device).
+
+    Raises:
+        EquivalenceError: the model fails to run, or its output shapes changed.
+    """
     outs = _meta_outputs(model, example_inputs) if meta else None
     if outs is None:
         try:
             with torch.no_grad(), eval_mode(model):
                 out = call_model(model, example_inputs)
         except Exception as exc:
-            raise PrunekitError(
+            raise EquivalenceError(
                 f"the pruned model failed to run ({type(exc).__name__}: {exc}); the original "
                 "model is unchanged. A module probably keeps a size in an attribute the engine "
                 "does not know: register a handler for it (prunekit.surgery.register_handler)"
@@ -126,7 +143,7 @@ def check_runs(
     got = [tuple(t.shape) for t in outs]
     want = [tuple(t.shape) for t in flatten_tensors(reference)]
     if got != want:
-        raise PrunekitError(
+        raise EquivalenceError(
             f"pruning changed the model's output shapes from {want} to {got}; the original "
             "model is unchanged. Please report this with the model definition"
         )

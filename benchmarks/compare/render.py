@@ -172,7 +172,7 @@ def _criteria_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def render_run(res: dict[str, Any], out_dir: Path, tag: str) -> list[str]:
     """The Markdown section of one results file; writes its plots into ``out_dir``."""
-    lines = [f"## `{tag}` run", "", "```", res["command"], "```", "",
+    lines = [f"## `{tag}` run", "", "```bash", res["command"], "```", "",
              f"Finished {res['finished']} after {res['elapsed_s'] / 60:.1f} min.", ""]  # fmt: skip
     if res["config"]["mode"] == "quick":
         lines += ["Quick mode is scaled down to fit 15 minutes on 2 cores: fewer seeds, short "
@@ -213,7 +213,7 @@ def render_run(res: dict[str, Any], out_dir: Path, tag: str) -> list[str]:
 
 def render_minilm(res: dict[str, Any]) -> list[str]:
     """The MiniLM section (task 3) from ``minilm.json``."""
-    lines = ["## Task 3: real MiniLM encoder (heads + FFN)", "", "```", res["command"], "```", "",
+    lines = ["## Task 3: real MiniLM encoder (heads + FFN)", "", "```bash", res["command"], "```", "",
              f"torch {res['torch']}; {res['params_before']:,} params, "
              f"{res['macs_before']:,} MACs on 2 sentences before; cosine fidelity of mean-pooled "
              f"embeddings to the unpruned model on {res['sentences']} reference sentences; "

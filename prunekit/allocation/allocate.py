@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ class AllocationSpec:
             normalisation); combines with ``ratio`` by taking the larger removal.
         max_ratio: remove at most this fraction of any group.
         round_to: kept widths are rounded up to a multiple of this.
+        allocator: the registered allocator to use (see
+            :func:`~prunekit.allocation.register_allocator`); ``None``: the one the other
+            fields need (:func:`~prunekit.allocation.allocator_for`).
     """
 
     ratio: float | None = None
@@ -42,6 +46,7 @@ class AllocationSpec:
     max_ratio: float = 1.0
     round_to: int = 1
     group_ratios: Mapping[str, float] = field(default_factory=dict)
+    allocator: str | None = None
 
     def __post_init__(self) -> None:
         if self.ratio is not None:
@@ -67,8 +72,35 @@ class AllocationSpec:
             )
         for key, r in self.group_ratios.items():
             check_fraction(f"group_ratios[{key!r}]", r)
-        if self.threshold is not None and not isinstance(self.threshold, (int, float)):
+        if self.threshold is not None and (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, (int, float))
+            or not math.isfinite(self.threshold)
+        ):
             raise ConfigError(f"threshold={self.threshold!r} must be a number (a score)")
+        if self.allocator is not None and (
+            not isinstance(self.allocator, str) or not self.allocator
+        ):
+            raise ConfigError(
+                f"allocator={self.allocator!r} must be a registered allocator name (a string; "
+                "prunekit.allocation.available_allocators() lists them) or None"
+            )
+
+    def rules(self) -> list[str]:
+        """The fields set beyond a plain ratio cut (per-module/per-group ratios, a threshold,
+        a cap): a spec with none is served by the ``"ratio"`` allocator.
+
+        Example:
+            >>> AllocationSpec(0.5).rules(), AllocationSpec(0.5, threshold=0.1).rules()
+            ([], ['threshold'])
+        """
+        rules = {
+            "module_ratios": bool(self.module_ratios),
+            "group_ratios": bool(self.group_ratios),
+            "threshold": self.threshold is not None,
+            "max_ratio": self.max_ratio < 1.0,
+        }
+        return [name for name, set_ in rules.items() if set_]
 
     def meta(self) -> dict[str, Any]:
         """The settings a plan records (JSON-serialisable; defaults left out).
@@ -86,6 +118,8 @@ class AllocationSpec:
             meta["threshold"] = float(self.threshold)
         if self.max_ratio < 1.0:
             meta["max_ratio"] = self.max_ratio
+        if self.allocator is not None:
+            meta["allocator"] = self.allocator
         return meta
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from ..graph.dependency import Group
 from .allocate import global_order
 from .rules import clamp_removal, lowest
 
-__all__ = ["BudgetReport", "search_budget", "resolve_target"]
+__all__ = ["BudgetReport", "check_target", "search_budget", "resolve_target"]
 
 CostFn = Callable[[dict[int, list[int]]], int]
 
@@ -48,13 +49,30 @@ class BudgetReport:
         return (self.target - self.achieved) / max(self.baseline, 1)
 
 
+def check_target(metric: str, target: object) -> float:
+    """``target`` if it is a positive count (a whole number) or a fraction in (0, 1).
+
+    Example:
+        >>> check_target("params", 0.5), check_target("macs", 1e6)
+        (0.5, 1000000.0)
+        >>> check_target("macs", 1.5)
+        Traceback (most recent call last):
+        ...
+        prunekit.errors.ConfigError: target_macs=1.5 must be a positive count (a whole number), or a fraction in (0, 1) of the unpruned model's cost to keep
+    """
+    ok = isinstance(target, (int, float)) and not isinstance(target, bool)
+    v = float(target) if ok else float("nan")  # type: ignore[arg-type]
+    if not (math.isfinite(v) and v > 0 and (v < 1.0 or v == int(v))):
+        raise ConfigError(
+            f"target_{metric}={target!r} must be a positive count (a whole number), or a "
+            "fraction in (0, 1) of the unpruned model's cost to keep"
+        )
+    return v
+
+
 def resolve_target(metric: str, target: float, baseline: int) -> int:
     """An absolute target: floats in ``(0, 1)`` are fractions of ``baseline`` to keep."""
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or target <= 0:
-        raise ConfigError(
-            f"target_{metric}={target!r} must be a positive count, or a fraction in (0, 1) "
-            "of the unpruned model's cost to keep"
-        )
+    check_target(metric, target)
     if isinstance(target, float) and target < 1.0:
         return int(target * baseline)
     return int(target)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from torch import nn
@@ -10,7 +13,50 @@ from ..errors import ConfigError
 from ..graph.dependency import Group
 from ..surgery import get_handler
 
-__all__ = ["ignored_names", "is_ignored", "producer_modules"]
+__all__ = [
+    "check_module_patterns",
+    "close_names",
+    "ignored_names",
+    "is_ignored",
+    "producer_modules",
+]
+
+
+def close_names(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean one of [...]?"`` with the names of ``valid`` closest to ``name``
+    (difflib, also on the last dotted part), or ``""`` when none is close.
+
+    Example:
+        >>> close_names("layer9.conv", ["layer1.conv", "layer2.conv", "fc"])
+        "; did you mean one of ['layer2.conv', 'layer1.conv']?"
+    """
+    names = sorted(set(valid) - {""})
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+    tail = name.split(".")[-1].strip("*?")
+    close += [n for n in names if tail and n.split(".")[-1] == tail and n not in close]
+    return f"; did you mean one of {close[:5]}?" if close else ""
+
+
+def check_module_patterns(model: nn.Module, module_ratios: Mapping[str, float]) -> None:
+    """Every key of ``module_ratios`` must name a module of ``model``: an exact name, a glob
+    (``"layer3.*"``) or a parent of modules; else a ConfigError listing close names.
+
+    Example:
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+        >>> check_module_patterns(net, {"0": 0.5, "*": 0.1})
+        >>> check_module_patterns(net, {"layer9*": 0.5})
+        Traceback (most recent call last):
+        ...
+        prunekit.errors.ConfigError: module_ratios key 'layer9*' matches no module of the model; valid names: ['0', '1']
+    """
+    names = [n for n, _ in model.named_modules() if n]
+    for pattern in module_ratios:
+        if not isinstance(pattern, str):
+            raise ConfigError(f"module_ratios keys must be module names or globs, got {pattern!r}")
+        if not any(fnmatchcase(n, pattern) or n.startswith(pattern + ".") for n in names):
+            hint = close_names(pattern, names) or f"; valid names: {names[:12]}"
+            raise ConfigError(f"module_ratios key {pattern!r} matches no module of the model{hint}")
 
 
 def ignored_names(model: nn.Module, ignore: Any) -> set[str]:
@@ -35,10 +81,9 @@ def ignored_names(model: nn.Module, ignore: Any) -> set[str]:
             out.add(names[id(item)])
         elif isinstance(item, str):
             if item not in valid:
-                close = [n for n in valid if item.split(".")[-1] in n][:5]
                 raise ConfigError(
                     f"ignore names module {item!r}, which is not in the model"
-                    + (f"; did you mean one of {close}?" if close else "")
+                    + close_names(item, valid)
                 )
             out.add(item)
         else:

@@ -19,7 +19,7 @@ def check_fraction(name: str, value: object, *, upper_inclusive: bool = False) -
     """``value`` as a float in ``[0, 1)`` (or ``[0, 1]``), else a :class:`ConfigError`."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     v = float(value) if ok else -1.0  # type: ignore[arg-type]
-    if not ok or v < 0.0 or v > 1.0 or (v == 1.0 and not upper_inclusive):
+    if not ok or not 0.0 <= v <= 1.0 or (v == 1.0 and not upper_inclusive):  # NaN fails
         bound = "]" if upper_inclusive else ")"
         raise ConfigError(f"{name}={value!r} is outside [0, 1{bound}; pass a fraction of units")
     return v

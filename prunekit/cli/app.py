@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..pipeline import RunResult
-from .output import EXIT_CODES, Output, fail_on_errors
+from .output import EXIT_CODES, Output, fail_on_errors, interrupt_exit
+from .show import evaluation_rows, export_rows, show_run
 
-__all__ = ["app"]
+if TYPE_CHECKING:  # the pipeline imports torch: only the commands that run it import it
+    from ..recipe import Recipe
+
+__all__ = ["app", "show_run"]
 
 _EPILOG = "Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()) + "."
 
@@ -34,79 +37,90 @@ OutOpt = Annotated[
 ]
 
 
-def _out(ctx: typer.Context) -> Output:
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Write a machine-readable JSON summary to stdout.")
+]
+
+
+def _out(ctx: typer.Context, quiet: bool = False, json_: bool = False) -> Output:
+    """The global flags, given before the command (``prunekit --json prune``) or after it
+    (``prunekit prune r.yaml --json``): either position turns a flag on."""
     obj = ctx.find_root().obj
-    return obj if isinstance(obj, Output) else Output()
+    base = obj if isinstance(obj, Output) else Output()
+    return Output(quiet=base.quiet or quiet, json=base.json or json_)
 
 
 @app.callback()
-def _main(
-    ctx: typer.Context,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    json_: Annotated[
-        bool, typer.Option("--json", help="Write a machine-readable JSON summary to stdout.")
-    ] = False,
-) -> None:
+def _main(ctx: typer.Context, quiet: QuietOpt = False, json_: JsonOpt = False) -> None:
     ctx.obj = Output(quiet=quiet, json=json_)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
+def _load(out: Output, recipe: Path) -> Recipe:
+    """Read, validate and path-check the recipe (no torch yet); deprecations as lines."""
+    import warnings
 
-
-def show_run(out: Output, result: RunResult) -> None:
-    """The before/after table of a run, and where its report is."""
-    base = result.stages[0]
-    rows = [
-        [
-            s.stage,
-            _pct(s.accuracy),
-            f"{s.params:,}",
-            f"{s.params / max(base.params, 1):.2f}x",
-            f"{s.macs:,}",
-            f"{s.macs / max(base.macs, 1):.2f}x",
-        ]  # fmt: skip
-        for s in result.stages
-    ]
-    out.table("accuracy and cost", ["stage", "accuracy", "params", "(x)", "MACs", "(x)"], rows)
-    extra = []
-    for key, label in (("macro_f1", "macro-F1"), ("ece", "ECE"), ("agreement", "agreement")):
-        b, a = result.baseline.get(key), result.pruned.get(key)
-        if a is not None:
-            extra.append([label, "—" if b is None else _pct(b), _pct(a)])
-    lat_b, lat_a = result.baseline.get("latency_ms", {}), result.pruned.get("latency_ms", {})
-    for bs, ms in lat_a.items():
-        if bs in lat_b:
-            extra.append([f"latency b{bs}", f"{lat_b[bs]:.3f} ms", f"{ms:.3f} ms"])
-    if extra:
-        out.table("quality and speed (before → after)", ["metric", "before", "after"], extra)
-    out.say(f"report: {result.report}")
-
-
-def _run(ctx: typer.Context, recipe: Path, out_dir: Path | None, mode: str) -> None:
-    from ..pipeline import run
     from ..recipe import load_recipe
 
-    out = _out(ctx)
-    with fail_on_errors(out):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
         loaded = load_recipe(recipe)
-        result = run(loaded, mode=mode, out_dir=out_dir, progress=out.progress, log=out.say)
+    for warning in caught:
+        out.warn(f"{recipe}: {warning.message}")
+    return loaded
+
+
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted run in the same run directory: reuse its finished "
+        "stages (baseline evaluation, sensitivity, cut, recovery).",
+    ),
+]
+
+
+def _run(out: Output, recipe: Path, out_dir: Path | None, mode: str, resume: bool) -> None:
+    with fail_on_errors(out):
+        loaded = _load(out, recipe)
+        from ..pipeline import RunInterrupted, run
+
+        try:
+            result = run(loaded, mode=mode, out_dir=out_dir, progress=out.progress,
+                         log=out.say, resume=resume)  # fmt: skip
+        except RunInterrupted as exc:
+            interrupt_exit(out, exc, f"prunekit {mode} {recipe} --resume")
     show_run(out, result)
     out.result(result.to_dict(), str(result.report))
 
 
 @app.command()
-def prune(ctx: typer.Context, recipe: RecipeArg, out_dir: OutOpt = None) -> None:
+def prune(
+    ctx: typer.Context,
+    recipe: RecipeArg,
+    out_dir: OutOpt = None,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
     """Train or load the baseline, prune as the recipe's `prune` section says, recover,
-    evaluate, and write the run directory (report.html, metrics.json, plan, model)."""
-    _run(ctx, recipe, out_dir, "prune")
+    evaluate, and write the run directory (report.html, metrics.json, plan, model).
+    Ctrl-C keeps what finished; `--resume` continues from there."""
+    _run(_out(ctx, quiet, json_), recipe, out_dir, "prune", resume)
 
 
 @app.command()
-def search(ctx: typer.Context, recipe: RecipeArg, out_dir: OutOpt = None) -> None:
+def search(
+    ctx: typer.Context,
+    recipe: RecipeArg,
+    out_dir: OutOpt = None,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
     """Like `prune`, but find the cut with the recipe's `search` section (tolerance or
     budget, strategies compared) and plot the trade-off curve."""
-    _run(ctx, recipe, out_dir, "search")
+    _run(_out(ctx, quiet, json_), recipe, out_dir, "search", resume)
 
 
 @app.command()
@@ -115,15 +129,21 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")] = Path(
         "runs/demo"
     ),
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
 ) -> None:
     """The whole loop on built-in MNIST in about a minute: train (cached), per-layer
     sensitivity, search three criteria/allocations for the best cut at half the MACs, recover
     with distillation, evaluate, write a report."""
-    from ..demo import run_demo
-
-    out = _out(ctx)
+    out = _out(ctx, quiet, json_)
     with fail_on_errors(out):
-        result = run_demo(out_dir, progress=out.progress, log=out.say)
+        from ..demo import run_demo
+        from ..pipeline import RunInterrupted
+
+        try:
+            result = run_demo(out_dir, progress=out.progress, log=out.say)
+        except RunInterrupted as exc:
+            interrupt_exit(out, exc, "")
     show_run(out, result)
     out.result(result.to_dict(), str(result.report))
 
@@ -133,26 +153,17 @@ def init(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Where to write the recipe.")] = Path("recipe.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Write a commented starter recipe."""
     from ..recipe import write_starter
 
-    out = _out(ctx)
+    out = _out(ctx, quiet, json_)
     with fail_on_errors(out):
         written = write_starter(path, force=force)
     out.say(f"wrote {written}; edit it, then run: prunekit prune {written}")
     out.result({"recipe": str(written)}, str(written))
-
-
-def _evaluation_rows(before: dict[str, Any], after: dict[str, Any] | None) -> list[list[str]]:
-    rows = []
-    for key in ("accuracy", "macro_f1", "ece", "agreement", "params", "macs"):
-        if key in before or (after and key in after):
-            vals = [before.get(key)] + ([after.get(key)] if after is not None else [])
-            cells = ["—" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.4f}")
-                     for v in vals]  # fmt: skip
-            rows.append([key, *cells])
-    return rows
 
 
 @app.command()
@@ -162,15 +173,17 @@ def evaluate(
     model: Annotated[
         Path | None, typer.Option("--model", "-m", help="A run directory: evaluate its model.")
     ] = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Evaluate the recipe's baseline, or (with --model RUN_DIR) a saved pruned model
     against it: accuracy, macro-F1, ECE, agreement, params, MACs, latency."""
-    from ..pipeline import evaluation_dict, load_run_model, measure, open_session
-    from ..recipe import load_recipe
-
-    out = _out(ctx)
+    out = _out(ctx, quiet, json_)
     with fail_on_errors(out):
-        session = open_session(load_recipe(recipe), progress=out.progress, log=out.say)
+        loaded = _load(out, recipe)
+        from ..pipeline import evaluation_dict, load_run_model, measure, open_session
+
+        session = open_session(loaded, progress=out.progress, log=out.say)
         before = evaluation_dict(measure(session.baseline, session.recipe, session.data))
         after = None
         if model is not None:
@@ -178,32 +191,39 @@ def evaluate(
             report = measure(pruned, session.recipe, session.data, reference=session.baseline)
             after = evaluation_dict(report)
     header = ["metric", "baseline"] + (["pruned"] if after is not None else [])
-    out.table("evaluation", header, _evaluation_rows(before, after))
+    split = loaded.evaluation.split
+    out.table(f"evaluation ({split} split)", header, evaluation_rows(before, after))
     strip = {k: v for k, v in before.items() if k != "confusion"}
-    data = {"baseline": strip}
+    data: dict[str, Any] = {"split": split, "baseline": strip}
     if after is not None:
         data["pruned"] = {k: v for k, v in after.items() if k != "confusion"}
     out.result(data)
 
 
 @app.command()
-def sensitivity(ctx: typer.Context, recipe: RecipeArg, out_dir: OutOpt = None) -> None:
+def sensitivity(
+    ctx: typer.Context,
+    recipe: RecipeArg,
+    out_dir: OutOpt = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
     """Prune each layer group of the baseline alone at evaluation.sensitivity_ratios and
     measure validation accuracy (after BN recalibration); write the curves as a report."""
-    from ..pipeline import open_session, write_sensitivity
-    from ..pipeline import sensitivity as measure_sensitivity
-    from ..recipe import load_recipe
-
-    out = _out(ctx)
+    out = _out(ctx, quiet, json_)
     with fail_on_errors(out):
-        session = open_session(load_recipe(recipe), progress=out.progress, log=out.say)
+        loaded = _load(out, recipe)
+        from ..pipeline import open_session, write_sensitivity
+        from ..pipeline import sensitivity as measure_sensitivity
+
+        session = open_session(loaded, progress=out.progress, log=out.say)
         sens = measure_sensitivity(session)
         target = out_dir or session.recipe.run_dir() / "sensitivity"
         page = write_sensitivity(session, sens, target)
     drops = sens.drops()
     worst = sorted(drops, key=lambda g: -max(drops[g].values(), default=0.0))
     rows = [[g, *(f"{sens.metrics[g][r]:.4f}" for r in sens.ratios)] for g in worst]
-    out.table(f"accuracy with one group pruned (base {sens.base:.4f})",
+    out.table(f"validation accuracy with one group pruned (base {sens.base:.4f})",
               ["group", *(f"r={r:g}" for r in sens.ratios)], rows)  # fmt: skip
     out.say(f"report: {page}")
     out.result({"report": str(page), **sens.to_dict()}, str(page))
@@ -213,15 +233,18 @@ def sensitivity(ctx: typer.Context, recipe: RecipeArg, out_dir: OutOpt = None) -
 def report(
     ctx: typer.Context,
     run_dir: Annotated[Path, typer.Argument(help="A run directory with record.json.")],
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Re-render report.html, report.md and the plots from a run's record.json."""
     from ..errors import ConfigError
-    from ..report import load_record, write_report
 
-    out = _out(ctx)
+    out = _out(ctx, quiet, json_)
     with fail_on_errors(out):
         if not (run_dir / "record.json").is_file():
             raise ConfigError(f"{run_dir} has no record.json; pass a run directory")
+        from ..report import load_record, write_report
+
         page = write_report(load_record(run_dir), run_dir)
     out.say(f"report: {page}")
     out.result({"report": str(page)}, str(page))
@@ -234,18 +257,19 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript.")] = "onnx",
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Output file.")] = None,
     threads: Annotated[int, typer.Option(help="Threads for both latency timings.")] = 1,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Rebuild the run's pruned model (plan replay + safetensors), export it, check it
-    against PyTorch (onnxruntime for ONNX) and print the latency of both."""
-    from ..pipeline import export_run
-
-    out = _out(ctx)
+    against PyTorch (onnxruntime for ONNX) and time one forward pass of both on the same
+    batch and threads."""
+    out = _out(ctx, quiet, json_)
     with fail_on_errors(out):
+        from ..pipeline import export_run
+
         rep = export_run(run_dir, fmt, out=out_file, threads=threads)
-    rows = [["file", rep.path], ["exporter", rep.exporter], ["bytes", f"{rep.bytes:,}"],
-            ["max |diff|", f"{rep.max_abs_diff:.2e}" if rep.max_abs_diff is not None else "—"]]  # fmt: skip
-    if rep.torch_latency_ms is not None and rep.export_latency_ms is not None:
-        rows += [["PyTorch latency", f"{rep.torch_latency_ms:.3f} ms"],
-                 [f"{fmt} latency", f"{rep.export_latency_ms:.3f} ms"]]  # fmt: skip
+    rows, caveat = export_rows(rep, fmt)
     out.table(f"export ({fmt})", ["", "value"], rows)
+    if caveat:
+        out.say(caveat)
     out.result(rep.to_dict(), rep.path)

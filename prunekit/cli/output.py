@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,13 +15,20 @@ from rich.table import Table
 
 from ..errors import ConfigError, DataError, PrunekitError
 
-__all__ = ["EXIT_CODES", "Output", "exit_code", "fail_on_errors"]
+if TYPE_CHECKING:
+    from ..pipeline import RunInterrupted
+
+__all__ = ["EXIT_CODES", "INTERRUPTED", "Output", "exit_code", "fail_on_errors", "interrupt_exit"]
+
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 EXIT_CODES = {
     0: "success",
     1: "the run failed (pruning, recovery, export ...)",
     2: "bad recipe or usage (unknown key, wrong type, missing file)",
     3: "the model or data cannot be resolved (module, function, package, weights)",
+    INTERRUPTED: "interrupted (Ctrl-C); what finished is kept, --resume continues",
 }
 
 
@@ -60,6 +67,10 @@ class Output:
         """One status line (hidden by ``--quiet``)."""
         self.console.print(f"[dim]·[/dim] {message}")
 
+    def warn(self, message: str) -> None:
+        """One warning line on stderr (shown even with ``--quiet``)."""
+        sys.stderr.write(f"warning: {message}\n")
+
     def table(self, title: str, header: list[str], rows: list[list[str]]) -> None:
         """A rich table on stderr (hidden by ``--quiet``)."""
         table = Table(title=title, title_justify="left")
@@ -90,3 +101,15 @@ def fail_on_errors(out: Output) -> Iterator[None]:
             sys.stdout.write("\n")
         sys.stderr.write(f"error ({kind}): {exc}\n")  # unwrapped: one line per problem
         raise typer.Exit(code) from None
+
+
+def interrupt_exit(out: Output, exc: RunInterrupted, again: str) -> NoReturn:
+    """Report a Ctrl-C'd run in one line (``again``: the command that resumes it) and exit
+    with :data:`INTERRUPTED`."""
+    if out.json:
+        data = {"error": "interrupted", "stage": exc.stage, "finished": exc.finished,
+                "run_dir": str(exc.run_dir), "exit_code": INTERRUPTED}  # fmt: skip
+        sys.stdout.write(json.dumps(data) + "\n")
+    resume = f"; resume with: {again}" if again and exc.finished else ""
+    sys.stderr.write(f"{exc}{resume}\n")
+    raise typer.Exit(INTERRUPTED)

@@ -6,8 +6,11 @@ dict of keyword inputs (``model(**x)``); every tensor in them shares a leading b
 
 from __future__ import annotations
 
-import itertools
 import math
+import os
+import re
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,53 +18,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit._modelio import eval_mode, flatten_tensors, model_device, to_device
+from prunekit._modelio import map_tensors as _map_tensors
 from prunekit.errors import ConfigError
-from prunekit.graph import flatten_tensors
 
 __all__ = [
     "finite_metric",
     "batch_size_of",
+    "native_noise_filtered",
     "eval_mode",
     "fixed_threads",
     "model_device",
     "resize_batch",
     "to_device",
 ]
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a stateless model).
-
-    Example:
-        >>> from torch import nn
-        >>> model_device(nn.Linear(2, 2))
-        device(type='cpu')
-    """
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put every submodule in eval mode; restore each one's own flag afterwards.
-
-    Example:
-        >>> from torch import nn
-        >>> model = nn.Linear(2, 2).train()
-        >>> with eval_mode(model):
-        ...     model.training
-        False
-        >>> model.training
-        True
-    """
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.train(flag)
 
 
 @contextmanager
@@ -90,6 +60,41 @@ def fixed_threads(threads: int | None) -> Iterator[int]:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(old)
+
+
+PROFILER_NOISE = re.compile(r"\.cpp:\d+\] profiler_(start|stop)\b")
+"""Lines torch's native profiler writes to the process's stderr on every start and stop."""
+
+
+@contextmanager
+def native_noise_filtered(pattern: re.Pattern[str] = PROFILER_NOISE) -> Iterator[None]:
+    """Capture what native code writes to file descriptor 2 inside the block and write back
+    every line that does not match ``pattern`` (torch.profiler's ``profiler_start`` /
+    ``profiler_stop`` lines), so real errors still reach stderr.
+
+    Example:
+        >>> with native_noise_filtered():
+        ...     _ = os.write(2, b"SyncActivityProfilerHandler.cpp:52] profiler_start\\n")
+    """
+    fd = 2  # native code writes to the process's descriptor 2, whatever sys.stderr is
+    sys.stderr.flush()
+    try:
+        saved = os.dup(fd)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            capture.seek(0)
+            kept = [ln for ln in capture.read().decode(errors="replace").splitlines(keepends=True)
+                    if not pattern.search(ln)]  # fmt: skip
+            if kept:
+                os.write(fd, "".join(kept).encode())
 
 
 def batch_size_of(inputs: Any) -> int:
@@ -126,17 +131,6 @@ def resize_batch(inputs: Any, batch_size: int) -> Any:
     return _map_tensors(inputs, lambda t: _resize(t, batch_size))
 
 
-def to_device(inputs: Any, device: torch.device) -> Any:
-    """Move every tensor in ``inputs`` to ``device`` (a no-op when already there).
-
-    Example:
-        >>> import torch
-        >>> to_device([torch.zeros(1)], torch.device("cpu"))[0].device
-        device(type='cpu')
-    """
-    return _map_tensors(inputs, lambda t: t.to(device))
-
-
 def _resize(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
     if tensor.dim() == 0:
         return tensor
@@ -147,18 +141,6 @@ def _resize(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
         return tensor[:batch_size].contiguous()
     index = torch.arange(batch_size, device=tensor.device) % rows
     return tensor[index].contiguous()
-
-
-def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return {k: _map_tensors(v, fn) for k, v in obj.items()}
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
-        return type(obj)(*(_map_tensors(v, fn) for v in obj))
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_map_tensors(v, fn) for v in obj)
-    return obj
 
 
 def finite_metric(

@@ -20,6 +20,7 @@ from torch import nn
 
 from prunekit.evaluation._runtime import _map_tensors
 from prunekit.graph import flatten_tensors
+from prunekit.surgery import get_handler
 
 __all__ = ["inference_form", "to_channels_last"]
 
@@ -36,6 +37,12 @@ def to_channels_last(obj: Any) -> Any:
     return _map_tensors(
         obj, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
     )
+
+
+def _folds(model: nn.Module) -> bool:
+    """Does ``model`` hold a layer a deployment folds away (a BatchNorm; asked of the
+    layers' surgery handlers, :meth:`~prunekit.surgery.Handler.folds_at_inference`)?"""
+    return any(get_handler(m).folds_at_inference(m) for m in model.modules())
 
 
 def inference_form(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, str]:
@@ -60,15 +67,14 @@ def inference_form(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, st
     """
     work = copy.deepcopy(model).eval()
     steps = []
-    had_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in work.modules())
-    if had_bn:
+    if _folds(work):
         try:
             from torch.fx.experimental.optimization import fuse
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fused = fuse(work, inplace=False)
-            if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules()):
+            if not _folds(fused):
                 work = fused
                 steps.append("bn-folded")
             elif len(list(fused.modules())) < len(list(work.modules())):

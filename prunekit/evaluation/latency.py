@@ -5,8 +5,9 @@ intra-op threads (``torch.set_num_threads``, restored afterwards). ``warmup`` un
 first (allocator, caches, lazy initialisation, CPU frequency), then ``runs`` forward passes are
 each timed with ``time.perf_counter``; on CUDA the device is synchronised before and after each
 run so the time covers the kernels, not just their launch. The summary is the median (robust
-to scheduler hiccups), the 90th percentile (linear interpolation, ``numpy.percentile``), mean,
-sample standard deviation, min and max, in milliseconds, and the throughput
+to scheduler hiccups), its spread as the quartiles ``q1``/``q3`` (the IQR), the 90th
+percentile (linear interpolation, ``numpy.percentile``), mean, sample standard deviation,
+min and max, in milliseconds, and the throughput
 ``batch_size / median`` in samples per second.
 
 Measure batch 1 (interactive latency) and a larger batch such as 64 (throughput). Numbers
@@ -53,6 +54,8 @@ class LatencyReport:
         throughput: Samples per second at the median time.
         form: What was timed: ``"as-is"`` or the :func:`inference_form` transforms
             (``deploy=True``), e.g. ``"bn-folded+channels-last"``.
+        q1_ms, q3_ms: The 25th and 75th percentiles of the per-run times (``nan`` when not
+            measured); ``iqr_ms`` is their difference.
 
     Example:
         >>> r = LatencyReport(64, 10, 2, 1, "cpu", 4.0, 5.0, 4.2, 0.3, 3.9, 6.0, 16000.0)
@@ -73,6 +76,26 @@ class LatencyReport:
     max_ms: float
     throughput: float
     form: str = "as-is"
+    q1_ms: float = float("nan")
+    q3_ms: float = float("nan")
+
+    @property
+    def iqr_ms(self) -> float:
+        """The interquartile range of the per-run times (``q3_ms - q1_ms``)."""
+        return self.q3_ms - self.q1_ms
+
+    def summary(self) -> str:
+        """``"1.23 ms (IQR 1.20-1.31, 30 runs, 2 threads)"``: the median with its spread.
+
+        Example:
+            >>> LatencyReport(1, 30, 5, 2, "cpu", 1.234, 1.5, 1.25, 0.1, 1.1, 1.9, 810.0,
+            ...               q1_ms=1.2, q3_ms=1.31).summary()
+            '1.234 ms (IQR 1.200-1.310 over 30 runs, 2 threads, cpu)'
+        """
+        return (
+            f"{self.median_ms:.3f} ms (IQR {self.q1_ms:.3f}-{self.q3_ms:.3f} over {self.runs} "
+            f"runs, {self.threads} threads, {self.device})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain, JSON-serialisable ``dict``."""
@@ -153,6 +176,8 @@ def _report(
         max_ms=float(times.max()),
         throughput=samples / max(median / 1e3, 1e-12),
         form=form,
+        q1_ms=float(np.percentile(times, 25)),
+        q3_ms=float(np.percentile(times, 75)),
     )
 
 

@@ -31,6 +31,7 @@ from prunekit.evaluation._runtime import (
     batch_size_of,
     eval_mode,
     model_device,
+    native_noise_filtered,
     resize_batch,
     to_device,
 )
@@ -105,7 +106,10 @@ def measure_peak_memory(
 
 
 def _cpu_peak(model: nn.Module, inputs: Any) -> int | None:
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        native_noise_filtered(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         call_model(model, inputs)
     events = _cpu_allocations(prof)
     if events is None:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._modelio import call_model, flatten_tensors
 from ..errors import ConfigError, ExportError
 
 __all__ = [
@@ -76,31 +77,8 @@ class ExportReport:
         return self.torch_latency_ms / self.export_latency_ms
 
 
-def call_model(model: Callable[..., Any], inputs: Any) -> Any:
-    """Call ``model`` with a tensor, a tuple/list of positional inputs, or a dict of kwargs."""
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
-
-
-def flat_outputs(obj: Any) -> list[torch.Tensor]:
-    """Every tensor in a model output (tensor, tuple/list, dict values), in order.
-
-    Example:
-        >>> [t.shape[0] for t in flat_outputs({"a": torch.ones(2), "b": (torch.ones(3),)})]
-        [2, 3]
-    """
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, dict):
-        return [t for v in obj.values() for t in flat_outputs(v)]
-    if isinstance(obj, (tuple, list)):
-        return [t for v in obj for t in flat_outputs(v)]
-    if hasattr(obj, "to_tuple"):  # Hugging Face ModelOutput
-        return flat_outputs(obj.to_tuple())
-    return []
+flat_outputs = flatten_tensors
+"""Every tensor in a model output, in order (:func:`prunekit._modelio.flatten_tensors`)."""
 
 
 def batch_size(inputs: Any) -> int | None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import ExportError, PlanError, PrunekitError
@@ -41,7 +41,7 @@ from ..plan import PruningPlan, pruning_history
 from ..result import PruneResult
 from ..schedule.plan import SchedulePlan
 from .structure import flatten_structure, unflatten_structure
-from .weights import load_weights, save_weights
+from .weights import load_weights, read_weights, save_weights
 
 __all__ = ["save", "load", "read_meta", "SAVE_FORMAT"]
 
@@ -243,14 +243,24 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         ExportError: the directory, or its ``meta.json``, is missing, damaged, or of a
             format this version does not read.
     """
-    file = Path(path) / "meta.json"
+    folder = Path(path)
+    if not folder.exists():
+        raise ExportError(
+            f"{path} does not exist; pass the directory prunekit.export.save wrote "
+            f"(relative paths start at {Path.cwd()})"
+        )
+    if not folder.is_dir():
+        raise ExportError(
+            f"{path} is a file, not a directory; pass the directory prunekit.export.save wrote"
+        )
+    file = folder / "meta.json"
     if not file.is_file():
         raise ExportError(
             f"{path} has no meta.json; pass a directory written by prunekit.export.save"
         )
     try:
         meta = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ExportError(f"{file} is not valid JSON ({exc}); save the model again") from exc
     if not isinstance(meta, dict) or meta.get("format") != SAVE_FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
@@ -289,8 +299,19 @@ def _replay(model: nn.Module, out: Path, meta: dict[str, Any], device: str | tor
         raise ExportError(
             f"{out} has {len(steps)} plan steps but no stored example inputs; save again"
         )
-    tensors = load_file(str(out / "inputs.safetensors"), device=str(device))
-    inputs = unflatten_structure(meta["inputs"], tensors)
+    try:
+        tensors = read_weights(out / "inputs.safetensors", device=device)
+        inputs = unflatten_structure(meta["inputs"], tensors)
+    except ExportError as exc:
+        raise ExportError(
+            f"{out} has {len(steps)} plan steps but its example inputs cannot be read "
+            f"({exc}); they are needed to replay the plans: save the model again"
+        ) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(
+            f"{out / 'meta.json'}: its 'inputs' entry does not match inputs.safetensors "
+            f"({type(exc).__name__}: {exc}); save the model again"
+        ) from exc
     for i, step in enumerate(steps, 1):
         try:
             step.apply(model, inputs, inplace=True)

@@ -100,7 +100,13 @@ def collect_units(res: TraceResult) -> tuple[list[RawGroup], FrozenRows]:
         which = np.flatnonzero((sig == h) & has_param)
         groups.append(_raw_group(which, root_first, seg, seg_count, seg_t, seg_d, p, names,
                                  is_param, seg_root, nonexact))  # fmt: skip
-    groups.sort(key=lambda g: (names.index(g["members"][0][0]), g["members"][0][1]))
+    groups.sort(
+        key=lambda g: (
+            names.index(g["members"][0][0]),
+            g["members"][0][1],
+            g["members"][0][2].min(),
+        )
+    )
     return groups, frozen_rows
 
 

@@ -53,7 +53,9 @@ class SplitSite:
     ``kind="split"``: a prunable dim was split into ``sizes`` and ``axis`` is the pruned
     one (heads); ``kind="size"``: a reshape produced a prunable dim of size ``sizes[0]``
     while the module holds an int attribute of that value (``hidden_dim``). After a cut,
-    such attributes follow the new size.
+    such attributes follow the new size; ``kind="parts"``: one piece of a ``split`` with
+    explicit sizes, ``sizes[0]`` wide, whose size is read from the module attributes named
+    in ``attrs`` (``"c"``, or ``"split_sizes[1]"`` for a list element).
     """
 
     module_path: str
@@ -61,6 +63,7 @@ class SplitSite:
     axis: int
     rep_atoms: np.ndarray
     kind: str = "split"
+    attrs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,6 +84,8 @@ class TraceContext:
     unsupported: list[UnsupportedOp] = field(default_factory=list)
     fn_stack: list[str] = field(default_factory=list)  # Python-level torch calls in flight
     attention: str = "heads"  # which axis of a head split is pruned: "heads" or "head_dims"
+    size_reads: list[Any] = field(default_factory=list)  # graph.sizes.SizeRead, live ones
+    opaque: list[str] = field(default_factory=list)  # TorchScript submodules met (leaves)
     _infos: dict[int, tuple[weakref.ref[torch.Tensor], Info]] = field(default_factory=dict)
     _pinned: list[torch.Tensor] = field(default_factory=list)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,22 +13,37 @@ from torch import nn
 from ..errors import ConfigError
 from .collect import collect_units
 from .context import SplitSite
+from .naming import group_label, stacks_of
 from .tracer import TraceResult, call_model, eval_mode, trace
 
-__all__ = ["Member", "Group", "FrozenGroup", "DependencyGraph", "build_graph"]
+__all__ = ["Member", "Group", "FrozenGroup", "DependencyGraph", "build_graph", "set_role_source"]
+
+RoleSource = Callable[[nn.Module, str], str]
+_ROLE_SOURCE: list[RoleSource] = []
+
+
+def set_role_source(source: RoleSource) -> None:
+    """Install ``source(module, tensor) -> role``, which names every member's role when a
+    graph is built. ``prunekit.surgery`` installs its handlers' ``role`` (layer knowledge
+    lives there; the graph cannot import it, as surgery builds on the graph)."""
+    _ROLE_SOURCE[:] = [source]
 
 
 @dataclass(eq=False)
 class Member:
     """One tensor dimension of a group: ``indices[i]`` are its positions owned by unit i.
 
-    ``indices`` is an int64 array of shape ``[units, positions per unit]``.
+    ``indices`` is an int64 array of shape ``[units, positions per unit]``. ``role`` is what
+    the tensor is, set by the owning module's surgery handler when the graph is built (one
+    of :data:`prunekit.surgery.ROLES`: ``"weight"``, ``"bias"``, ``"norm_scale"`` ...);
+    ``""`` for a member built by hand.
     """
 
     name: str
     dim: int
     indices: np.ndarray
     is_param: bool = True
+    role: str = ""
 
     def __post_init__(self) -> None:
         idx = np.asarray(self.indices, dtype=np.int64)
@@ -43,7 +58,11 @@ class Member:
         return self.name.rpartition(".")[2]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "indices": self.indices.tolist()}
+        """``name``, ``dim``, ``indices`` (and ``role`` once set)."""
+        out: dict[str, Any] = {"name": self.name, "dim": self.dim, "indices": self.indices.tolist()}
+        if self.role:
+            out["role"] = self.role
+        return out
 
 
 @dataclass
@@ -58,6 +77,9 @@ class Group:
     members: list[Member]
     exact: bool
     reasons: list[str] = field(default_factory=list)
+    uid: str = ""  # the unique key set by the graph builder (see :attr:`key`)
+    label: str = ""  # the readable name set by the graph builder (see :attr:`name`)
+    whole_stream: bool = False  # the group runs through every block of a stack
 
     @property
     def num_units(self) -> int:
@@ -65,16 +87,27 @@ class Group:
 
     @property
     def key(self) -> str:
-        """A stable identifier: the first member's tensor name and dim."""
-        m = self.members[0]
-        return f"{m.name}:{m.dim}"
+        """A stable, unique identifier: the first member's tensor name and dim
+        (``"conv1.weight:0"``); when several groups own positions of that same tensor dim
+        (a concat split at a point inside one branch), the first position this group owns
+        is appended (``"a.weight:0@1"``). Keys depend only on the architecture, so plans
+        keyed by them replay on a fresh trace."""
+        return self.uid or base_key(self)
+
+    @property
+    def name(self) -> str:
+        """What the group is, in words: ``"residual stream (embed.weight dim 1, 12 members,
+        all 4 blocks of 'layers')"`` for a group that runs through a model's repeated
+        blocks, ``"fc1.weight dim 0 (2 members)"`` otherwise."""
+        return self.label or group_label(self.members, {})[0]
 
     def modules(self) -> list[str]:
         return sorted({m.module for m in self.members})
 
     def __str__(self) -> str:
         head = f"Group {self.id} ({self.num_units} units, {'exact' if self.exact else 'non-exact'})"
-        lines = [head]
+        flag = " [spans the whole residual stream]" if self.whole_stream else ""
+        lines = [f"{head}: {self.name}{flag}"]
         if not self.exact:
             lines.extend(f"    non-exact: {r}" for r in self.reasons[:3])
         for m in self.members:
@@ -110,8 +143,11 @@ class DependencyGraph:
         for g in self.groups:
             if g.id == key or g.key == key:
                 return g
+        shared = [g.key for g in self.groups if g.key.startswith(f"{key}@")]
+        hint = f" (that tensor dim is shared by groups {', '.join(shared)})" if shared else ""
         raise ConfigError(
-            f"no group {key!r} in this graph; valid ids are 0..{len(self.groups) - 1}"
+            f"no group {key!r} in this graph{hint}; valid ids are 0..{len(self.groups) - 1}"
+            f", keys e.g. {', '.join(g.key for g in self.groups[:4])}"
         )
 
     def __len__(self) -> int:
@@ -126,6 +162,12 @@ class DependencyGraph:
             f"DependencyGraph: {len(self.groups)} prunable groups ({exact} exact), "
             f"{sum(g.num_units for g in self.groups)} units"
         ]
+        streams = [g for g in self.groups if g.whole_stream]
+        if streams:
+            lines.append(
+                f"{len(streams)} group(s) span a whole residual stream (cutting one narrows "
+                f"every block): {', '.join(g.key for g in streams[:4])}"
+            )
         lines.extend(str(g) for g in self.groups)
         unsupported = [f for f in self.frozen if f.kind == "unsupported"]
         if unsupported:
@@ -137,6 +179,31 @@ class DependencyGraph:
         return "\n".join(lines)
 
 
+def base_key(group: Group) -> str:
+    """``"<first member tensor>:<dim>"``: the key of a group that owns that dim alone."""
+    m = group.members[0]
+    return f"{m.name}:{m.dim}"
+
+
+def assign_keys(groups: list[Group]) -> None:
+    """Give every group a unique :attr:`Group.key`; a duplicate is an engine bug (raises)."""
+    count: dict[str, int] = {}
+    for g in groups:
+        count[base_key(g)] = count.get(base_key(g), 0) + 1
+    seen: dict[str, int] = {}
+    for g in groups:
+        key = base_key(g)
+        if count[key] > 1:
+            key = f"{key}@{int(g.members[0].indices.min())}"
+        if key in seen:
+            raise RuntimeError(
+                f"prunekit internal error: groups {seen[key]} and {g.id} both have key "
+                f"{key!r}; plans keyed by it would mix their units. Please report this model."
+            )
+        seen[key] = g.id
+        g.uid = key
+
+
 def build_graph(
     model: nn.Module, example_inputs: Any, *, mode: str = "eval", attention: str = "heads"
 ) -> DependencyGraph:
@@ -144,11 +211,26 @@ def build_graph(
     whether attention splits offer whole heads or head dims as units."""
     res = trace(model, example_inputs, mode=mode, attention=attention)
     graph = _collect(res)
+    assign_roles(model, graph)
     graph.unused = res.unused
     if mode != "eval":  # checks after a cut run in eval mode: compare with eval outputs
         with torch.no_grad(), eval_mode(model):
             graph.example_output = call_model(model, example_inputs)
     return graph
+
+
+def assign_roles(model: nn.Module, graph: DependencyGraph) -> None:
+    """Set every member's :attr:`Member.role` from the installed role source (see
+    :func:`set_role_source`); members whose module cannot be found keep ``""``."""
+    if not _ROLE_SOURCE:
+        return
+    source = _ROLE_SOURCE[0]
+    modules = dict(model.named_modules(remove_duplicate=False))
+    for group in graph.groups:
+        for m in group.members:
+            module = modules.get(m.module)
+            if module is not None:
+                m.role = source(module, m.tensor)
 
 
 def _collect(res: TraceResult) -> DependencyGraph:
@@ -160,6 +242,10 @@ def _collect(res: TraceResult) -> DependencyGraph:
         groups.append(Group(gid, members, not g["reasons"], g["reasons"]))
         for i, r in enumerate(g["roots"]):
             root_to_unit[r] = (gid, i)
+    assign_keys(groups)
+    stacks = stacks_of(res.tensors)
+    for group in groups:
+        group.label, group.whole_stream = group_label(group.members, stacks)
     table = res.ctx.table
     splits = []
     for site in res.ctx.splits:

@@ -22,7 +22,7 @@ ZERO_PRESERVING = {
     "prelu", "_prelu_kernel", "relu6", "threshold", "rrelu", "softshrink", "hardshrink",
     "frac", "nan_to_num", "positive",
 }  # fmt: skip
-MUL_LIKE = {"mul", "mul_", "bitwise_and", "logical_and", "_prelu_kernel"}
+MUL_LIKE = {"mul", "mul_", "bitwise_and", "logical_and"}
 DIV_LIKE = {"div", "div_", "true_divide", "floor_divide", "pow", "pow_", "fmod", "remainder"}
 ADD_LIKE = {
     "add", "add_", "sub", "sub_", "rsub", "where", "maximum", "minimum", "fmax", "fmin",
@@ -146,6 +146,7 @@ def _convolution(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> 
         ctx.couple(out_lab, bi.labels[0], ctx.where(op))
     if transposed:
         ctx.couple(xi.labels[1], wi.labels[w_in], ctx.where(op))
+        _couple_across_groups(ctx, wi.labels[w_in], groups)
     else:
         _couple_conv_input(ctx, xi.labels[1], wi.labels[w_in], out_lab, groups, op)
     res = Info.empty(out.dim())
@@ -156,6 +157,18 @@ def _convolution(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> 
     ctx.set(out, res)
 
 
+def _couple_across_groups(ctx: TraceContext, lab: Label, groups: int) -> None:
+    """Channel ``k`` of every group is one unit: a cut then removes the same number of
+    channels from each group and keeps the channel count divisible by ``groups``.
+    Several grouped convs on one tensor (different ``groups``) union their couplings into
+    the coarser units that keep every one of them valid."""
+    if lab is None or groups <= 1:
+        return
+    grid = lab.reshape(groups, -1)
+    for g in range(1, groups):
+        ctx.table.union(grid[0], grid[g])
+
+
 def _couple_conv_input(
     ctx: TraceContext, x_lab: Label, w_in: Label, out_lab: Label, groups: int, op: str
 ) -> None:
@@ -163,7 +176,8 @@ def _couple_conv_input(
         ctx.couple(x_lab, w_in, ctx.where(op))
         return
     if w_in is not None and x_lab is not None and len(w_in) == 1:
-        # Depthwise: input channel g feeds exactly the output channels of group g.
+        # Depthwise: input channel g feeds exactly the output channels of group g, so a
+        # unit is a whole group (the handler lowers ``groups``).
         ctx.table.freeze(w_in, ctx.where(f"{op} depthwise kernel"))
         if out_lab is not None:
             per = len(out_lab) // groups
@@ -171,16 +185,13 @@ def _couple_conv_input(
         return
     if x_lab is None or w_in is None:
         ctx.couple(x_lab, w_in, ctx.where(op))
-        return
-    # Grouped: position k inside every group is one unit, shared with weight column k.
-    per_in = len(w_in)
-    grid = x_lab.reshape(groups, per_in)
-    for g in range(groups):
-        ctx.table.union(grid[g], w_in)
-    if out_lab is not None:
-        ogrid = out_lab.reshape(groups, -1)
-        for g in range(1, groups):
-            ctx.table.union(ogrid[0], ogrid[g])
+    else:
+        # Grouped: position k inside every group is one unit, shared with weight column k.
+        grid = x_lab.reshape(groups, len(w_in))
+        for g in range(groups):
+            ctx.table.union(grid[g], w_in)
+    # whatever the input is, the output channels must stay divisible by ``groups``
+    _couple_across_groups(ctx, out_lab, groups)
 
 
 def _contract(ctx: TraceContext, a: Info, da: int, b: Info, db: int, op: str) -> None:
@@ -331,9 +342,27 @@ def _embedding(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> No
     ctx.set(first, res)
 
 
-# Elementwise ops that PyTorch does not tag as pointwise.
+@register_op_rule("glu")
+def _glu(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
+    """``glu(x, dim) = a * sigmoid(b)`` with ``a, b`` the two halves of ``dim``: unit i is
+    position i of both halves; it is zero when ``a``'s position is."""
+    x = args["self"]
+    xi = ctx.get(x)
+    d = int(args.get("dim", -1)) % x.dim()
+    res = Info(list(xi.labels), list(xi.zeros))
+    lab, z = xi.labels[d], xi.zeros[d]
+    if lab is not None:
+        half = len(lab) // 2
+        ctx.table.union(lab[:half], lab[half:])
+        res.labels[d] = lab[:half].copy()
+        res.zeros[d] = None if z is None else z[:half].copy()
+    ctx.set(out, res)
+
+
+# Elementwise ops that PyTorch does not tag as pointwise; ``_prelu_kernel`` gets PReLU's
+# weight already viewed as [1, C, 1, ...], so broadcasting couples it with the channels.
 register_op_rule(
-    "hardswish", "hardswish_", "mish", "mish_", "threshold", "threshold_", "masked_fill_",
+    "prelu", "_prelu_kernel", "hardswish", "hardswish_", "mish", "mish_", "threshold", "threshold_", "masked_fill_",
     "rrelu", "rrelu_", "rrelu_with_noise", "celu_", "selu_", "logit", "logit_", "copy_",
     "fill_", "zero_", "bernoulli_", "uniform_", "normal_", "clamp_max_",
     "clamp_min_", "_conj_physical", "lerp_", "addcmul_", "addcdiv_", "where_",

@@ -153,7 +153,8 @@ def _sdpa(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
         if zq is None or zk is None or not (zq | zk).all():
             ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(op))
         elif args.get("scale") is None:  # the default scale 1/sqrt(head_dim) follows a cut
-            ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(f"{op} scale"))
+            why = f"{op} scale (the default 1/sqrt(head size) changes with a head-dim cut)"
+            ctx.table.mark_nonexact(lq if lq is not None else lk, ctx.where(why))
     ctx.couple(ki.labels[n - 2], vi.labels[n - 2], ctx.where(op))
     res.labels[n - 1], res.zeros[n - 1] = vi.labels[n - 1], vi.zeros[n - 1]
     res.labels[n - 2] = qi.labels[n - 2]

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from . import rules_split  # noqa: F401  (split/chunk rules live there; registers them)
 from .context import Info, Label, SplitSite, TraceContext
 from .registry import register_op_rule
 from .split_axis import choose_axis, couple_same_split
@@ -135,8 +136,9 @@ def _flat(
 
 def _split_flat(
     ctx: TraceContext, atoms: np.ndarray, zeros: np.ndarray, sizes: list[int]
-) -> tuple[list[Label], list[Label]]:
-    """Distribute flat labelled positions over the output dims of a reshape."""
+) -> tuple[list[Label], list[Label], bool]:
+    """Distribute flat labelled positions over the output dims of a reshape; the flag says
+    whether it recorded a head split (several varying axes, one pruned)."""
     grid = atoms.reshape(sizes)
     zgrid = zeros.reshape(sizes)
     varying = [ax for ax in range(len(sizes)) if not (grid == grid.take([0], axis=ax)).all()]
@@ -151,13 +153,12 @@ def _split_flat(
         for row in moved:
             ctx.table.union_all(row)
         site = SplitSite(ctx.module_path, tuple(sizes), ax, moved[:, 0].copy())
-        if ctx.attention == "head_dims":
-            couple_same_split(ctx, site)
+        couple_same_split(ctx, site)
         ctx.splits.append(site)
     index = tuple(slice(None) if a == ax else 0 for a in range(len(sizes)))
     labels[ax] = np.ascontiguousarray(grid[index])
     zs[ax] = np.asarray(np.moveaxis(zgrid, ax, 0).reshape(sizes[ax], -1).all(axis=1))
-    return labels, zs
+    return labels, zs, len(varying) > 1
 
 
 def reshape_info(ctx: TraceContext, info: Info, src: tuple[int, ...], dst: tuple[int, ...]) -> Info:
@@ -177,10 +178,14 @@ def reshape_info(ctx: TraceContext, info: Info, src: tuple[int, ...], dst: tuple
         if len(outs) == 1:
             out.labels[outs[0]], out.zeros[outs[0]] = atoms, zeros
             continue
-        labs, zs = _split_flat(ctx, atoms, zeros, [dst[o] for o in outs])
+        labs, zs, is_site = _split_flat(ctx, atoms, zeros, [dst[o] for o in outs])
+        # one varying axis of distinct positions ((b, n, 1, head_dim)) is a plain size;
+        # a merged batch split back ((b * heads) -> (b, heads)) is nobody's attribute
+        plain = not is_site and len(np.unique(atoms)) == len(atoms)
         for o, lab, z in zip(outs, labs, zs, strict=True):
             out.labels[o], out.zeros[o] = lab, z
-            split_dims.add(o)
+            if not plain:
+                split_dims.add(o)
     _record_sizes(ctx, out, split_dims)
     return out
 
@@ -197,7 +202,9 @@ def _record_sizes(ctx: TraceContext, out: Info, skip: set[int]) -> None:
         # distinct atoms only: a batch*heads merge or a flatten repeats atoms and its size
         # is no attribute's business
         if lab is not None and len(lab) in values and len(np.unique(lab)) == len(lab):
-            ctx.splits.append(SplitSite(ctx.module_path, (len(lab),), 0, lab, kind="size"))
+            site = SplitSite(ctx.module_path, (len(lab),), 0, lab, kind="size")
+            couple_same_split(ctx, site)
+            ctx.splits.append(site)
 
 
 @register_op_rule(
@@ -286,50 +293,6 @@ def _stack(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
         o = d if d < dim else d + 1
         res.labels[o], res.zeros[o] = _couple_all(ctx, infos, d, op)
     ctx.set(out, res)
-
-
-_EQUAL_PIECES = {"chunk", "unsafe_chunk", "tensor_split", "gru", "lstm", "rnn_tanh", "rnn_relu"}
-
-
-@register_op_rule("split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk")
-def _split(ctx: TraceContext, op: str, args: dict[str, Any], out: Any) -> None:
-    src = args["self"]
-    info = ctx.get(src)
-    dim = _norm(int(args.get("dim", 0)), src.dim())
-    sizes = [int(p.shape[dim]) for p in out]
-    lab, zer = info.labels[dim], info.zeros[dim]
-    if lab is not None and zer is not None:
-        caller = ctx.fn_stack[-1] if ctx.fn_stack else ""
-        if len(set(sizes)) == 1 and caller not in _EQUAL_PIECES and _is_attribute(ctx, sizes[0]):
-            # split(self.split_size): the piece size lives in an attribute that can follow
-            caller = "chunk"
-            piece = lab[: sizes[0]]
-            ctx.splits.append(SplitSite(ctx.module_path, (sizes[0],), 0, piece, kind="size"))
-        if len(set(sizes)) == 1 and caller in _EQUAL_PIECES:
-            # chunk() derives piece sizes from the size at run time: cut every piece equally.
-            grid = lab.reshape(len(sizes), sizes[0])
-            for col in grid.T:
-                ctx.table.union_all(col)
-        else:
-            ctx.table.freeze(lab, ctx.where(f"{caller or op} into fixed sizes {sizes}"))
-    start = 0
-    for piece, size in zip(out, sizes, strict=True):
-        res = Info(list(info.labels), list(info.zeros))
-        if lab is not None and zer is not None:
-            res.labels[dim], res.zeros[dim] = lab[start : start + size], zer[start : start + size]
-        start += size
-        ctx.set(piece, res)
-
-
-def _is_attribute(ctx: TraceContext, value: int) -> bool:
-    module = ctx.module
-    if module is None:
-        return False
-    return any(
-        v == value and not isinstance(v, bool) and any(w in k.lower() for w in ("size", "dim"))
-        for k, v in vars(module).items()
-        if isinstance(v, int)
-    )
 
 
 @register_op_rule("unbind")

@@ -21,11 +21,13 @@ from torch.nn.modules import module as nn_module
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .._modelio import call_model, eval_mode, flatten_tensors  # re-exported: the model I/O rules
 from ..errors import ConfigError, TraceError, UnsupportedOpWarning
 from . import rules_compute, rules_reduce, rules_shape  # noqa: F401  (registers rules)
 from .context import Info, TraceContext
 from .registry import leaf_rule, op_rule
 from .rules_compute import pointwise_rule
+from .sizes import check_scalars, drop_size_reads, record_size_read
 
 ATTENTION_UNITS = ("heads", "head_dims")
 
@@ -49,40 +51,6 @@ class TraceResult:
     is_param: dict[str, bool] = field(default_factory=dict)
     output: Any = None
     unused: list[str] = field(default_factory=list)
-
-
-def flatten_tensors(obj: Any) -> list[torch.Tensor]:
-    """All tensors in a nested structure of tuples, lists, dicts and dataclass-like objects."""
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, dict):
-        return [t for v in obj.values() for t in flatten_tensors(v)]
-    if isinstance(obj, (tuple, list)):
-        return [t for v in obj for t in flatten_tensors(v)]
-    if hasattr(obj, "to_tuple"):  # Hugging Face ModelOutput
-        return flatten_tensors(obj.to_tuple())
-    return []
-
-
-def call_model(model: nn.Module, example_inputs: Any) -> Any:
-    """Call ``model`` with a tensor, a tuple/list of positional inputs, or a dict of kwargs."""
-    if isinstance(example_inputs, dict):
-        return model(**example_inputs)
-    if isinstance(example_inputs, (tuple, list)):
-        return model(*example_inputs)
-    return model(example_inputs)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put every submodule in eval mode; restore each one's own flag afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _bind(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +87,16 @@ class _Mode(TorchDispatchMode):
         if self.suppress:
             return out
         name = func.overloadpacket.__name__
-        if name in _NO_LABEL_OPS:
-            return out
         bound = _bind(func, args, kwargs)
         rule = op_rule(name)
         if rule is None and _is_pointwise(func, name):
             rule = pointwise_rule
         if rule is None and name.endswith("_") and op_rule(name[:-1]) is not None:
             rule = op_rule(name[:-1])
+        if self.ctx.size_reads:
+            check_scalars(self.ctx, name, bound, pointwise=rule is pointwise_rule)
+        if name in _NO_LABEL_OPS:
+            return out
         if rule is None:
             infos = [self.ctx.get(t) for t in flatten_tensors(list(bound.values()))]
             self.ctx.unsupported_op(name, infos)
@@ -140,20 +110,51 @@ class _Mode(TorchDispatchMode):
 
 
 class _FnMode(TorchFunctionMode):
-    """Records which Python-level torch function (``chunk`` vs ``split``) is running."""
+    """Records which Python-level torch function (``chunk`` vs ``split``) is running, and
+    the Python-level reads of prunable sizes (``q.shape[-1]``, see ``graph.sizes``)."""
 
-    def __init__(self, ctx: TraceContext) -> None:
+    def __init__(self, ctx: TraceContext, dispatch: _Mode) -> None:
         super().__init__()
         self.ctx = ctx
+        self.dispatch = dispatch
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         self.ctx.fn_stack.append(getattr(func, "__name__", ""))
         try:
-            return func(*args, **(kwargs or {}))
+            out = func(*args, **(kwargs or {}))
         finally:
             self.ctx.fn_stack.pop()
+        if not self.dispatch.suppress:
+            record_size_read(self.ctx, func, args)
+        return out
+
+
+def _opaque_rule(
+    ctx: TraceContext, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+) -> None:
+    """A TorchScript submodule: prunekit can neither see inside it nor cut it, so its
+    parameters and every labelled dim of its inputs and outputs are frozen."""
+    path = ctx.module_path or "<root>"
+    reason = (
+        f"TorchScript submodule '{path}' ({type(module).__name__}) is opaque to prunekit; "
+        "pass the eager module (before torch.jit.script/trace) to prune through it"
+    )
+    for t in flatten_tensors([list(args), kwargs]):
+        ctx.freeze_info(ctx.get(t), reason, kind="unsupported")
+    for t in [*module.parameters(), *module.buffers()]:
+        ctx.freeze_info(ctx.get(t), reason, kind="unsupported")
+    for t in flatten_tensors(out):
+        ctx.freeze_info(ctx.fresh(t, zero=False), reason, kind="unsupported")
+    if path not in ctx.opaque:
+        ctx.opaque.append(path)
+
+
+def _leaf(module: nn.Module) -> Any:
+    if isinstance(module, torch.jit.ScriptModule):
+        return _opaque_rule
+    return leaf_rule(module)
 
 
 @contextmanager
@@ -163,7 +164,7 @@ def _module_hooks(model: nn.Module, ctx: TraceContext, mode: _Mode) -> Iterator[
 
     def pre(module: nn.Module, args: Any) -> None:
         ctx.module_stack.append((names.get(id(module), type(module).__name__), module))
-        if leaf_rule(module) is not None:
+        if _leaf(module) is not None:
             if not leaf_stack:
                 mode.suppress += 1
             leaf_stack.append(module)
@@ -173,9 +174,10 @@ def _module_hooks(model: nn.Module, ctx: TraceContext, mode: _Mode) -> Iterator[
             leaf_stack.pop()
             if not leaf_stack:
                 mode.suppress -= 1
-                rule = leaf_rule(module)
+                rule = _leaf(module)
                 assert rule is not None
                 rule(ctx, module, tuple(args), dict(kwargs), output)
+        drop_size_reads(ctx, len(ctx.module_stack))
         if ctx.module_stack:
             ctx.module_stack.pop()
 
@@ -258,7 +260,7 @@ def trace(
             _trace_mode(model, mode),
             torch.enable_grad(),
             _module_hooks(model, ctx, dispatch),
-            _FnMode(ctx),
+            _FnMode(ctx, dispatch),
             dispatch,
         ):
             output = call_model(model, example_inputs)
@@ -293,6 +295,15 @@ def trace(
 
 
 def _warn_unsupported(ctx: TraceContext) -> None:
+    for path in ctx.opaque:
+        warnings.warn(
+            f"prunekit: submodule '{path}' is a TorchScript module; prunekit cannot see or "
+            "cut inside it, so it is traced as one opaque node: its parameters and the "
+            "units of its inputs and outputs are frozen. Pass the eager module (before "
+            "torch.jit.script/trace) to prune through it.",
+            UnsupportedOpWarning,
+            stacklevel=4,
+        )
     seen: set[tuple[str, str]] = set()
     for u in ctx.unsupported:
         key = (u.op, u.module_path)

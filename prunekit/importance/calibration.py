@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from .._modelio import call_model, default_inputs, flatten_tensors, to_device
+from ..checks import non_finite
+from ..errors import ConfigError, NonFiniteError
 from ..graph.dependency import DependencyGraph
-from ..graph.tracer import call_model
 from ..surgery import get_handler
 from .stats import ACT_STATS, GRAD_STATS, CalibrationStats
 
@@ -20,30 +22,9 @@ __all__ = ["Calibration", "default_inputs", "input_dim", "to_device"]
 LossFn = Callable[[Any, Any], torch.Tensor]
 
 
-def default_inputs(batch: Any) -> Any:
-    """Model inputs of a batch: the first item of a tuple/list, otherwise the batch itself."""
-    if isinstance(batch, (tuple, list)):
-        return batch[0]
-    return batch
-
-
-def to_device(obj: Any, device: torch.device) -> Any:
-    """Move every tensor in a nested tuple/list/dict to ``device``."""
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(to_device(v, device) for v in obj)
-    return obj
-
-
 def input_dim(module: nn.Module, weight: torch.Tensor) -> int | None:
     """The dim of ``module.weight`` that indexes its input features (``None`` if unknown)."""
-    if weight.dim() < 2:
-        return None
-    out = get_handler(module).output_dims(module).get("weight", 0)
-    return 1 if out == 0 else 0 if out == 1 else None
+    return get_handler(module).input_dim(module, "weight", weight.dim())
 
 
 class Calibration:
@@ -99,6 +80,7 @@ class Calibration:
         self.needs: set[str] = set()
         self.request(*stats)
         self._cache: tuple[Any, Any, frozenset[str], CalibrationStats] | None = None
+        self.owner = "Calibration"  # who uses it, for messages (set by the criterion)
         self._batches: list[Any] | None = None
 
     def request(self, *stats: str) -> None:
@@ -111,12 +93,22 @@ class Calibration:
             self.needs.add(s)
 
     def batch_list(self) -> list[Any]:
-        """The calibration batches, drawn once from ``data`` (so every criterion sees the same)."""
+        """The calibration batches, drawn once from ``data`` (so every criterion sees the same).
+
+        Raises NonFiniteError if a batch's inputs hold NaN or infinity (every score computed
+        from them would be NaN, and units would be cut arbitrarily)."""
         if self._batches is None:
             out = []
             for i, b in enumerate(self.data):
                 if self.batches is not None and i >= self.batches:
                     break
+                bad = non_finite(enumerate(flatten_tensors(self.inputs(b))))
+                if bad:
+                    raise NonFiniteError(
+                        f"{self.owner}: calibration batch {i} holds non-finite inputs (tensor "
+                        f"{', '.join(map(str, bad[:3]))}); every score computed from it would "
+                        "be NaN: clean the data (torch.nan_to_num) or drop that batch"
+                    )
                 out.append(b)
             if not out:
                 raise ConfigError("the calibration data yielded no batch; pass a non-empty loader")
@@ -161,8 +153,13 @@ class Calibration:
             _mode(model, self.train_mode, params if grads else {}),
             _input_hooks(modules, stats, self.needs & set(ACT_STATS)),
         ):
-            for batch in self.batch_list():
-                self._step(model, to_device(batch, device), params, stats, grads)
+            for i, batch in enumerate(self.batch_list()):
+                loss = self._step(model, to_device(batch, device), params, stats, grads)
+                if loss is not None and not math.isfinite(loss):
+                    raise NonFiniteError(
+                        f"{self.owner}: the loss on calibration batch {i} is {loss} (inputs "
+                        "are finite): check loss_fn on that batch (log of 0, division by 0)"
+                    )
         return stats
 
     def _step(
@@ -172,18 +169,22 @@ class Calibration:
         params: dict[str, nn.Parameter],
         stats: CalibrationStats,
         grads: bool,
-    ) -> None:
+    ) -> float | None:
+        """One batch; returns its loss (``None`` without a loss)."""
+        value = None
         if self.loss_fn is None and not grads:
             with torch.no_grad():
                 call_model(model, self.inputs(batch))
         else:
             with torch.set_grad_enabled(grads):
                 loss = self.loss(model, batch)
-            if grads:
+            value = float(loss.detach())
+            if grads and math.isfinite(value):
                 loss.backward()
                 _add_grads(params, stats, self.needs)
-            stats.loss_sum += float(loss.detach())
+            stats.loss_sum += value
         stats.count("batches", 1)
+        return value
 
 
 def _tracked(

@@ -50,6 +50,7 @@ class DataCriterion(ABC):
                     "scalar loss together with data="
                 )
             self.calibration = Calibration(self.data, self.loss_fn, self.batches)
+            self.calibration.owner = type(self).__name__
         if self.calibration is not None:
             self.calibration.request(*self.needs())
         self.stats_ = self.stats

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..graph.dependency import Group
+from ..graph.dependency import Group, Member
+from ..surgery import role_of
 from .base import NORMALIZATIONS, REDUCTIONS, check_choice, normalize_scores, reduce_members
 from .datadriven import uniform_fallback
 from .magnitude import Magnitude, unit_slices
@@ -17,8 +18,15 @@ __all__ = ["FPGM", "LAMP", "BNScale", "is_norm_weight"]
 
 
 def is_norm_weight(module: nn.Module | None, tensor: str) -> bool:
-    """Is ``module.<tensor>`` the per-channel scale of a batch/instance norm layer?"""
-    return isinstance(module, nn.modules.batchnorm._NormBase) and tensor == "weight"
+    """Is ``module.<tensor>`` the per-channel scale of a batch/instance norm layer (the role
+    ``"norm_scale"`` its surgery handler gives it)?
+
+    Example:
+        >>> import torch
+        >>> is_norm_weight(torch.nn.BatchNorm2d(3), "weight"), is_norm_weight(None, "weight")
+        (True, False)
+    """
+    return module is not None and role_of(module, tensor) == "norm_scale"
 
 
 @dataclass
@@ -95,9 +103,12 @@ class LAMP:
 class BNScale:
     """``|gamma_u|`` of the group's batch-norm scales (Network Slimming, Liu et al. 2017).
 
-    Several norm layers in one group (a residual stream) are averaged. Groups with no
-    batch-norm scale use ``fallback``: ``"l2"`` (:class:`Magnitude`) or ``"uniform"`` (equal
-    scores, with a warning). Pass the model at :meth:`prepare` (``prunekit.prune`` does).
+    The scales are the members with role ``"norm_scale"`` (set by the surgery handlers: the
+    weights of batch and instance norms). Several norm layers in one group (a residual
+    stream) are averaged. Groups with no such member use ``fallback``: ``"l2"``
+    (:class:`Magnitude`) or ``"uniform"`` (equal scores, with a warning). Members built by
+    hand carry no role: pass the model at :meth:`prepare` (``prunekit.prune`` does) to ask
+    their handlers.
 
     Example:
         >>> import torch, prunekit
@@ -122,14 +133,19 @@ class BNScale:
         self.modules_: dict[str, nn.Module] = {}
 
     def prepare(self, model: nn.Module, graph: object) -> None:
-        """Remember the model's modules, to tell norm scales from other 1-D parameters."""
+        """Remember the model's modules, for the roles of members built without one."""
         self.modules_ = dict(model.named_modules())
+
+    def _is_scale(self, m: Member) -> bool:
+        if m.role:
+            return m.role == "norm_scale"
+        return is_norm_weight(self.modules_.get(m.module), m.tensor)
 
     def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         per = [
             unit_slices(m, tensors[m.name]).float().abs().mean(1)
             for m in group.members
-            if m.is_param and is_norm_weight(self.modules_.get(m.module), m.tensor)
+            if m.is_param and self._is_scale(m)
         ]
         if per:
             raw = reduce_members(per, "mean")

@@ -4,6 +4,7 @@ recalibrates BatchNorm, recovers, evaluates, and writes a run directory with the
 from .baseline import baseline_key, baseline_path, prepare_baseline
 from .cut import CutOutcome, build_importance, calibrate, cut_prune, cut_search
 from .measure import accuracy_on, evaluation_dict, measure, newly_wrong
+from .progress import Progress, RunInterrupted
 from .recover import recover
 from .run import MODES, Log, RunResult, Session, Stage, open_session, run
 from .tasks import EXPORT_FORMATS, export_run, load_run_model, sensitivity, write_sensitivity
@@ -13,6 +14,8 @@ __all__ = [
     "MODES",
     "Log",
     "CutOutcome",
+    "Progress",
+    "RunInterrupted",
     "RunResult",
     "Session",
     "Stage",

@@ -58,7 +58,25 @@ def prepare_baseline(
 ) -> tuple[nn.Module, str]:
     """Build the model and give it trained weights; return it (eval mode) and where they came
     from: ``"weights"`` (``model.weights``), ``"cache"``, ``"trained"`` or ``"untrained"``
-    (``train.epochs: 0`` and no weights)."""
+    (``train.epochs: 0`` and no weights).
+
+    Training draws random numbers (PyTorch's global generator, the training loader's own
+    shuffle generator) that loading from the cache does not; both are put back as they were
+    before, so the rest of the run is the same whether the baseline was trained or loaded
+    (a first, cold run of a recipe cuts and scores exactly like every later one).
+    """
+    rng = torch.get_rng_state()
+    shuffle = getattr(data.train, "generator", None)
+    shuffle_state = shuffle.get_state() if isinstance(shuffle, torch.Generator) else None
+    try:
+        return _prepare(recipe, data, progress)
+    finally:
+        torch.set_rng_state(rng)
+        if isinstance(shuffle, torch.Generator) and shuffle_state is not None:
+            shuffle.set_state(shuffle_state)
+
+
+def _prepare(recipe: Recipe, data: DataBundle, progress: bool) -> tuple[nn.Module, str]:
     torch.manual_seed(recipe.data.seed)
     model = build_recipe_model(recipe, data.input_shape, data.num_classes)
     if recipe.model.weights is not None:

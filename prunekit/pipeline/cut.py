@@ -7,7 +7,9 @@ Every cut model has its BatchNorm statistics re-estimated right after each cut (
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +21,7 @@ from ..importance import DataCriterion, Fuse, Importance, get_importance
 from ..plan import PruningPlan
 from ..pruner import Pruner
 from ..recipe import DataBundle, PruneSpec, Recipe, SearchSpec
-from ..recovery import batchnorm_layers, finetune, recalibrate_bn, task_loss
+from ..recovery import batchnorm_layers, compensate, finetune, recalibrate_bn, task_loss
 from ..schedule import Iterative, SchedulePlan
 from ..search import Budget, Strategy, search
 from .measure import accuracy_on
@@ -104,6 +106,7 @@ def cut_prune(
         ratio=spec.ratio, scope=spec.scope, ignore=list(spec.ignore), round_to=spec.round_to,
         module_ratios=dict(spec.module_ratios) or None, max_ratio=spec.max_ratio,
         target_macs=targets.get("macs"), target_params=targets.get("params"),
+        calibration_data=False,  # recalibrated below with :func:`calibrate`, after every step
     )  # fmt: skip
     if spec.schedule == "iterative" and spec.ratio is not None:
         out = Iterative(
@@ -139,10 +142,51 @@ def _strategies(spec: SearchSpec, data: DataBundle) -> list[Strategy]:
     ]
 
 
+@dataclass
+class _CandidateSteps:
+    """What a search does to every candidate: finish the cut, then a quick recovery.
+
+    Right after the cut, before any training, is where least-squares compensation belongs (it
+    reads the kept units from the weights), so with ``recovery.compensate`` every candidate is
+    compensated there and the search ranks each strategy by what the run's recovery will make
+    of it; :func:`~prunekit.pipeline.recover` then does not refit the winner again.
+    """
+
+    original: nn.Module
+    data: DataBundle
+    recover_epochs: int
+    compensating: bool
+
+    def finish_cut(self, m: nn.Module) -> None:
+        if self.compensating:
+            compensate(m, self.original, self.data.train, batches=8)
+        calibrate(m, self.data)
+
+    def recover(self, m: nn.Module) -> None:
+        finetune(m, self.data.train, optimizer="adam", lr=1e-3, epochs=self.recover_epochs,
+                 progress=False)  # fmt: skip
+        calibrate(m, self.data)
+
+    def after_curve_cut(self, m: nn.Module) -> None:
+        """For :func:`_curve`, which has recalibrated BatchNorm already."""
+        if self.compensating:
+            self.finish_cut(m)
+        if self.recover_epochs:
+            self.recover(m)
+
+
 def cut_search(
-    model: nn.Module, recipe: Recipe, data: DataBundle, example: torch.Tensor, *, progress: bool
+    model: nn.Module,
+    recipe: Recipe,
+    data: DataBundle,
+    example: torch.Tensor,
+    *,
+    progress: bool,
+    checkpoint: Path | None = None,
 ) -> CutOutcome:
-    """Search the cut as ``recipe.search`` says (metric: validation accuracy)."""
+    """Search the cut as ``recipe.search`` says (metric: validation accuracy); with
+    ``checkpoint`` (a directory) every measured point is recorded there and a rerun with the
+    same recipe reuses them (an interrupted search resumes)."""
     spec = recipe.search
     if spec is None:
         raise RecipeError(
@@ -152,19 +196,17 @@ def cut_search(
     if spec.budget is not None:
         budget = Budget(macs=spec.budget.macs, params=spec.budget.params)
 
-    def recover(m: nn.Module) -> None:
-        finetune(m, data.train, optimizer="adam", lr=1e-3, epochs=spec.recover_epochs,
-                 progress=False)  # fmt: skip
-        calibrate(m, data)
-
+    steps = _CandidateSteps(model, data, spec.recover_epochs, recipe.recovery.compensate)
+    recover, finish_cut, compensating = steps.recover, steps.finish_cut, steps.compensating
     has_bn = bool(batchnorm_layers(model))
     strategies = _strategies(spec, data)
     result = search(
         model, example, metric=lambda m: accuracy_on(m, data.val), tolerance=spec.tolerance,
         budget=budget, strategies=strategies,
         recover=recover if spec.recover_epochs else None,
-        calibrate=(lambda m: calibrate(m, data)) if has_bn else None,
+        calibrate=finish_cut if has_bn or compensating else None,
         steps=spec.steps, max_ratio=spec.max_ratio, progress=progress, seed=recipe.data.seed,
+        checkpoint=checkpoint,
     )  # fmt: skip
     points = [
         {
@@ -173,10 +215,17 @@ def cut_search(
             "params": p.params,
             "metric": p.metric,
             "chosen": p == result.best,
+            "kind": "search",
         }  # fmt: skip
         for p in result.points
         if p.metric is not None
     ]
+    base = result.baseline
+    points.append({"strategy": "unpruned", "macs": base.macs, "params": base.params,
+                   "metric": base.metric, "chosen": False, "kind": "baseline"})  # fmt: skip
+    points += _curve(model, example, strategies, spec.curve, data,
+                     steps.after_curve_cut if spec.recover_epochs or compensating else None,
+                     seed=recipe.data.seed)  # fmt: skip
     samples = calibrate(result.model, data)
     winner = next((s for s in strategies if s.name == result.best.strategy), strategies[0])
     return CutOutcome(
@@ -185,8 +234,38 @@ def cut_search(
     )  # fmt: skip
 
 
+def _curve(
+    model: nn.Module,
+    example: torch.Tensor,
+    strategies: list[Strategy],
+    ratios: list[float],
+    data: DataBundle,
+    recover: Callable[[nn.Module], None] | None,
+    *,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Each strategy at each of ``ratios``, calibrated and recovered like a search candidate
+    and scored on validation data: the trade-off curve of the report."""
+    points = []
+    for strategy in strategies:
+        for ratio in ratios:
+            torch.manual_seed(seed)
+            cut = Pruner(model, example, importance=strategy.importance, ratio=ratio,
+                         scope=strategy.scope, calibration_data=False).step().model  # fmt: skip
+            calibrate(cut, data)
+            if recover is not None:
+                recover(cut)
+            points.append({
+                "strategy": strategy.name, "macs": count_macs(cut, example),
+                "params": count_params(cut), "metric": accuracy_on(cut, data.val),
+                "chosen": False, "kind": "curve", "ratio": ratio,
+            })  # fmt: skip
+    return points
+
+
 def _scores(model: nn.Module, example: torch.Tensor, strategy: Strategy) -> dict[str, list[float]]:
     """The winning strategy's unit scores on the unpruned model (for the report's plot)."""
-    scorer = Pruner(model, example, importance=strategy.importance, ratio=0.0, verify="shapes")
+    scorer = Pruner(model, example, importance=strategy.importance, ratio=0.0, verify="shapes",
+                    calibration_data=False)  # fmt: skip
     scorer.step()
     return {k: v.flatten().tolist() for k, v in scorer.scores_.items()}

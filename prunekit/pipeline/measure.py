@@ -48,7 +48,7 @@ def measure(
     return evaluate(
         model, data.split(spec.split), reference=reference, example_inputs=data.example_inputs(),
         latency=spec.latency if latency is None else latency, memory=False,
-        batch_sizes=tuple(spec.batch_sizes), threads=spec.threads, runs=spec.runs,
+        batch_sizes=tuple(spec.batch_sizes), threads=spec.latency_threads, runs=spec.runs,
         warmup=min(10, spec.runs), num_classes=data.num_classes,
     )  # fmt: skip
 
@@ -75,7 +75,10 @@ def evaluation_dict(report: EvaluationReport) -> dict[str, Any]:
         out.update(params=report.cost.params, macs=report.cost.macs)
         out["bytes"] = report.cost.state_dict_bytes
         if report.cost.latency:
-            out["latency_ms"] = {str(r.batch_size): r.median_ms for r in report.cost.latency}
+            lat = report.cost.latency
+            out["latency_ms"] = {str(r.batch_size): r.median_ms for r in lat}
+            out["latency_iqr_ms"] = {str(r.batch_size): [r.q1_ms, r.q3_ms] for r in lat}
+            out["latency_threads"] = lat[0].threads
     confusion = getattr(q, "confusion_matrix", None)
     if confusion is not None:
         out["confusion"] = confusion

@@ -20,15 +20,23 @@ def recover(
     data: DataBundle,
     *,
     progress: bool = True,
+    searched: bool = False,
 ) -> dict[str, Any]:
     """Run the recipe's recovery on ``pruned`` in place; return what was done (JSON-able).
 
     BatchNorm statistics are re-estimated after compensation and after fine-tuning, so the
     model is never evaluated with statistics of another set of weights.
+
+    ``searched``: the cut is a search's winner. With ``recovery.compensate`` the search
+    compensated every candidate right after its cut (:func:`~prunekit.pipeline.cut_search`),
+    before its quick recovery changed the weights, so it is not refit here again (the kept
+    units could no longer be read from the weights, and the refit would undo that recovery).
     """
     spec = recipe.recovery
     done: dict[str, Any] = {}
-    if spec.compensate:
+    if spec.compensate and searched:
+        done["compensate"] = "every search candidate, right after its cut"
+    elif spec.compensate:
         report = compensate(pruned, original, data.train, batches=8)
         done["compensate"] = report.to_dict()
         done["bn_samples_after_compensate"] = calibrate(pruned, data)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,46 +14,24 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..evaluation._runtime import fixed_threads
 from ..export import save
-from ..recipe import DataBundle, Recipe, resolve_data
+from ..plan import PruningPlan
+from ..recipe import Recipe
 from ..report import RunRecord, layer_widths, write_report
-from .baseline import prepare_baseline
+from ..schedule import SchedulePlan
 from .cut import CutOutcome, cut_prune, cut_search
 from .measure import evaluation_dict, measure, newly_wrong
+from .progress import Progress, RunInterrupted
 from .recover import recover
+from .session import Log, Session, open_session
+from .tasks import sensitivity
 
-__all__ = ["MODES", "Log", "RunResult", "Session", "Stage", "open_session", "run"]
+__all__ = [
+    "MODES", "Log", "RunInterrupted", "RunResult", "Session", "Stage", "open_session", "run",
+]  # fmt: skip
 
 MODES = ("prune", "search")
-Log = Callable[[str], None]
-"""A one-line progress sink, e.g. ``print``."""
-
-
-@dataclass
-class Session:
-    """A recipe with its data and trained baseline resolved (shared by every command)."""
-
-    recipe: Recipe
-    data: DataBundle
-    baseline: nn.Module
-    baseline_source: str
-    example: torch.Tensor
-    seconds: float
-
-
-def open_session(recipe: Recipe, *, progress: bool = True, log: Log | None = None) -> Session:
-    """Resolve the data and the trained baseline of ``recipe`` (training it if needed)."""
-    say = log or (lambda _msg: None)
-    start = time.perf_counter()
-    if recipe.evaluation.threads is not None:
-        torch.set_num_threads(recipe.evaluation.threads)
-    data = resolve_data(recipe)
-    say(f"data {data.name}: input {data.input_shape}, {data.num_classes} classes")
-    model, source = prepare_baseline(recipe, data, progress=progress)
-    say(f"baseline {recipe.model.name}: {source}")
-    return Session(recipe, data, model, source, data.example_inputs(), time.perf_counter() - start)
-
-
 @dataclass
 class Stage:
     """One row of the before/after table: accuracy and cost after a stage of the run."""
@@ -69,7 +46,8 @@ class Stage:
 class RunResult:
     """What :func:`run` did: the run directory, the evaluations, the stages, the plan.
 
-    ``model`` is the pruned, recovered model (not serialised by :meth:`to_dict`).
+    ``model`` is the pruned, recovered model (not serialised by :meth:`to_dict`); ``split``
+    is the data split the accuracies were measured on (``"val"`` or ``"test"``).
     """
 
     run_dir: Path
@@ -82,6 +60,7 @@ class RunResult:
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False)
+    split: str = "test"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (the model is in ``run_dir/model``)."""
@@ -95,6 +74,7 @@ class RunResult:
             "recovery": self.recovery,
             "timings": self.timings,
             "notes": list(self.notes),
+            "split": self.split,
         }
 
 
@@ -103,11 +83,12 @@ def _stage(name: str, model: nn.Module, evaluation: dict[str, Any]) -> Stage:
                  int(evaluation["macs"]))  # fmt: skip
 
 
-def _cut(session: Session, mode: str, progress: bool) -> CutOutcome:
+def _cut(session: Session, mode: str, progress: bool, checkpoint: Path) -> CutOutcome:
     if mode == "search":
         return cut_search(
-            session.baseline, session.recipe, session.data, session.example, progress=progress
-        )
+            session.baseline, session.recipe, session.data, session.example, progress=progress,
+            checkpoint=checkpoint,
+        )  # fmt: skip
     return cut_prune(session.baseline, session.recipe, session.data, session.example)
 
 
@@ -130,6 +111,7 @@ def run(
     out_dir: str | Path | None = None,
     progress: bool = True,
     log: Log | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run a recipe end to end and write its run directory.
 
@@ -139,6 +121,8 @@ def run(
         out_dir: The run directory (default ``recipe.run_dir()``).
         progress: Show progress bars (training, fine-tuning, search).
         log: Called with one line per stage (e.g. ``print``); ``None`` is silent.
+        resume: Reuse the stages an earlier, interrupted run of the same recipe and mode
+            finished in ``out_dir`` (baseline evaluation, sensitivity, cut, recovery).
 
     Returns:
         A :class:`RunResult`. The directory holds ``report.html``, ``report.md``, the PNGs,
@@ -147,6 +131,8 @@ def run(
 
     Raises:
         ConfigError: ``mode`` is unknown, or the recipe lacks the section it needs.
+        RunInterrupted: Ctrl-C (a ``KeyboardInterrupt``); ``out_dir`` keeps what finished
+            (``metrics.json`` and the resumable stages).
 
     Example:
         >>> import tempfile
@@ -162,51 +148,158 @@ def run(
     """
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is unknown; use one of {MODES}")
-    say = log or (lambda _msg: None)
-    timings: dict[str, float] = {}
-    session = open_session(recipe, progress=progress, log=say)
-    timings["baseline"] = session.seconds
-    clock = time.perf_counter()
-    base_eval = measure(session.baseline, recipe, session.data)
-    before = evaluation_dict(base_eval)
-    timings["evaluate baseline"] = time.perf_counter() - clock
-    say(f"baseline accuracy {before['accuracy']:.2%}, {before['macs']:,} MACs")
-    curves = None
-    if recipe.evaluation.sensitivity:
-        from .tasks import sensitivity  # tasks builds on this module
+    run_dir = Path(out_dir) if out_dir is not None else recipe.run_dir()
+    track = Progress.start(run_dir, recipe, mode, resume=resume)
+    try:
+        with fixed_threads(recipe.threads):
+            result = _stages(recipe, mode, track, progress, log or (lambda _msg: None))
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, RunInterrupted):
+            raise
+        raise track.interrupted() from None
+    track.clear()
+    return result
 
+
+def _timed(timings: dict[str, float], name: str, clock: float) -> None:
+    timings[name] = time.perf_counter() - clock
+
+
+def _stages(recipe: Recipe, mode: str, track: Progress, progress: bool, say: Log) -> RunResult:
+    timings: dict[str, float] = {}
+    split = recipe.evaluation.split
+    with track.stage("baseline"):
+        session = open_session(recipe, progress=progress, log=say)
+    timings["baseline"] = session.seconds
+    with track.stage("evaluate baseline"):
         clock = time.perf_counter()
-        curves = sensitivity(session).metrics
-        timings["sensitivity"] = time.perf_counter() - clock
-        say(f"sensitivity: {len(curves)} groups at ratios {recipe.evaluation.sensitivity_ratios}")
-    clock = time.perf_counter()
-    cut = _cut(session, mode, progress)
-    timings[mode] = time.perf_counter() - clock
-    cut_eval = evaluation_dict(measure(cut.model, recipe, session.data, latency=False))
-    say(f"cut: accuracy {cut_eval['accuracy']:.2%}, {cut_eval['macs']:,} MACs "
-        f"(BN recalibrated on {cut.calibrated_samples} samples)")  # fmt: skip
-    clock = time.perf_counter()
-    done = recover(cut.model, session.baseline, recipe, session.data, progress=progress)
-    timings["recover"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    final = measure(cut.model, recipe, session.data, reference=session.baseline)
-    after = evaluation_dict(final)
-    timings["evaluate pruned"] = time.perf_counter() - clock
-    say(f"recovered: accuracy {after['accuracy']:.2%}, agreement {after.get('agreement', 0):.2%}")
+        before = track.reuse("evaluate baseline") or evaluation_dict(
+            measure(session.baseline, recipe, session.data)
+        )
+        track.finish("evaluate baseline", before)
+        _timed(timings, "evaluate baseline", clock)
+    say(f"baseline: {split} accuracy {before['accuracy']:.2%}, {before['macs']:,} MACs")
+    curves = _sensitivity(session, track, timings, say) if recipe.evaluation.sensitivity else None
+    with track.stage(mode):
+        clock = time.perf_counter()
+        cut, cut_eval = _cut_stage(session, mode, track, progress)
+        _timed(timings, mode, clock)
+    say(f"cut: {split} accuracy {cut_eval['accuracy']:.2%}, {cut_eval['macs']:,} MACs "
+        f"({_bn_note(cut.calibrated_samples)})")  # fmt: skip
+    with track.stage("recover"):
+        clock = time.perf_counter()
+        done = _recover_stage(session, cut, track, progress)
+        _timed(timings, "recover", clock)
+    with track.stage("evaluate pruned"):
+        clock = time.perf_counter()
+        final = measure(cut.model, recipe, session.data, reference=session.baseline)
+        after = evaluation_dict(final)
+        _timed(timings, "evaluate pruned", clock)
+    say(f"recovered: {split} accuracy {after['accuracy']:.2%}, "
+        f"agreement {after.get('agreement', 0):.2%}")  # fmt: skip
+    if track.reused:
+        say(f"resumed: reused {', '.join(track.reused)} from {track.run_dir}")
+    return _finish(session, mode, cut, (before, cut_eval, after), done, final, curves, timings,
+                   track.run_dir)  # fmt: skip
+
+
+def _bn_note(samples: int) -> str:
+    return f"BN recalibrated on {samples} samples" if samples else "no BatchNorm layers"
+
+
+def _sensitivity(
+    session: Session, track: Progress, timings: dict[str, float], say: Log
+) -> dict[str, dict[float, float]]:
+    with track.stage("sensitivity"):
+        clock = time.perf_counter()
+        stored = track.reuse("sensitivity")
+        if stored is not None:
+            curves = {g: {float(r): float(m) for r, m in c.items()} for g, c in stored.items()}
+        else:
+            curves = sensitivity(session).metrics
+        track.finish("sensitivity", curves)
+        _timed(timings, "sensitivity", clock)
+    ratios = session.recipe.evaluation.sensitivity_ratios
+    say(f"sensitivity: {len(curves)} groups at ratios {ratios}")
+    return curves
+
+
+def _cut_stage(
+    session: Session, mode: str, track: Progress, progress: bool
+) -> tuple[CutOutcome, dict[str, Any]]:
+    stored = track.result("cut")
+    model = track.load_model("cut", session.baseline) if stored is not None else None
+    if stored is not None and model is not None:
+        track.reuse("cut")
+        plan_data = stored["plan"]
+        plan: PruningPlan | SchedulePlan = (
+            SchedulePlan.from_dict(plan_data) if stored["plan_kind"] == "schedule"
+            else PruningPlan.from_dict(plan_data)
+        )  # fmt: skip
+        cut = CutOutcome(model, plan, stored["scores"], stored["tradeoff"], stored["notes"],
+                         stored["search"], stored["calibrated_samples"])  # fmt: skip
+        return cut, stored["evaluation"]
+    cut = _cut(session, mode, progress, track.folder / "search")
+    cut_eval = evaluation_dict(measure(cut.model, session.recipe, session.data, latency=False))
+    kind = "schedule" if isinstance(cut.plan, SchedulePlan) else "plan"
+    track.save_model(
+        "cut", cut.model, session.example, cut.plan if cut.search is not None else None
+    )
+    track.finish("cut", {
+        "evaluation": cut_eval, "plan": cut.plan.to_dict(), "plan_kind": kind,
+        "scores": cut.scores, "tradeoff": cut.tradeoff, "notes": cut.notes,
+        "search": cut.search, "calibrated_samples": cut.calibrated_samples,
+    })  # fmt: skip
+    return cut, cut_eval
+
+
+def _recover_stage(
+    session: Session, cut: CutOutcome, track: Progress, progress: bool
+) -> dict[str, Any]:
+    stored = track.result("recover")
+    model = track.load_model("recover", session.baseline) if stored is not None else None
+    if stored is not None and model is not None:
+        track.reuse("recover")
+        cut.model = model
+        return dict(stored)
+    done = recover(cut.model, session.baseline, session.recipe, session.data, progress=progress,
+                   searched=cut.search is not None)  # fmt: skip
+    track.save_model(
+        "recover", cut.model, session.example, cut.plan if cut.search is not None else None
+    )
+    track.finish("recover", done)
+    return done
+
+
+def _finish(
+    session: Session,
+    mode: str,
+    cut: CutOutcome,
+    evals: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+    done: dict[str, Any],
+    final: Any,
+    curves: dict[str, dict[float, float]] | None,
+    timings: dict[str, float],
+    run_dir: Path,
+) -> RunResult:
+    """Write the report and artefacts of a finished run; its :class:`RunResult`."""
+    recipe = session.recipe
+    before, cut_eval, after = evals
     stages = [_stage("baseline", session.baseline, before), _stage("cut", cut.model, cut_eval)]
     if done.get("finetune") or done.get("compensate"):
         stages.append(_stage("recovered", cut.model, after))
     notes = list(cut.notes)
     meta = {"mode": mode, "baseline": session.baseline_source, "dataset": session.data.name,
             "split": recipe.evaluation.split, "bn_recalibrated_samples": cut.calibrated_samples,
-            "accuracy_after_cut": cut_eval["accuracy"], "torch": torch.__version__}  # fmt: skip
+            "accuracy_after_cut": cut_eval["accuracy"], "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "latency_threads": recipe.evaluation.latency_threads or torch.get_num_threads()}  # fmt: skip
     record = _record(session, cut, before, after, timings=timings, notes=notes, meta=meta,
                      newly_wrong=newly_wrong(final), sensitivity=curves or {})  # fmt: skip
-    run_dir = Path(out_dir) if out_dir is not None else recipe.run_dir()
     report = write_report(record, run_dir)
     _write_artefacts(run_dir, session, cut, after, done)
     return RunResult(run_dir, report, before, after, stages, cut.plan.to_dict(), done, timings,
-                     notes, cut.model)  # fmt: skip
+                     notes, cut.model, split=recipe.evaluation.split)  # fmt: skip
 
 
 def _write_artefacts(

@@ -18,7 +18,7 @@ from ..recipe import Recipe, model_factory
 from ..report import RunRecord, write_report
 from .cut import build_importance, calibrate
 from .measure import accuracy_on
-from .run import Session
+from .session import Session
 
 __all__ = ["EXPORT_FORMATS", "export_run", "load_run_model", "sensitivity", "write_sensitivity"]
 

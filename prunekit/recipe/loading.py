@@ -16,9 +16,10 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import RecipeError
 from .marked import Marked, load_marked
-from .schema import Recipe
+from .pyimport import ResolveError, referenced_file
+from .schema import STRUCTURE_ONLY, Recipe
 
-__all__ = ["load_recipe", "parse_recipe"]
+__all__ = ["check_paths", "load_recipe", "parse_recipe"]
 
 
 def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -114,11 +115,42 @@ def parse_recipe(
             f"{marked.where(())}: a recipe is a mapping with sections model, data, prune ...; "
             f"got {type(marked.data).__name__}. Run `prunekit init` for a starter recipe"
         )
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    # Structure, types and paths first: these need no registry, hence no torch import.
+    check_paths(_validate(marked, {STRUCTURE_ONLY: True}).located(base, source), marked)
+    return _validate(marked, None).located(base, source)
+
+
+def _validate(marked: Marked, context: dict[str, Any] | None) -> Recipe:
     try:
-        recipe = Recipe.model_validate(marked.data)
+        return Recipe.model_validate(marked.data, context=context)
     except ValidationError as exc:
         raise RecipeError(_format(exc, marked)) from None
-    return recipe.located(Path.cwd() if base_dir is None else base_dir, source)
+
+
+def check_paths(recipe: Recipe, marked: Marked | None = None) -> None:
+    """Check that the files a recipe names exist (``python:./file.py:fn`` model and data
+    factories, ``model.weights``) before any data is loaded or heavy module imported.
+
+    Raises:
+        ResolveError: a named file does not exist (the message has the file, line and key).
+
+    Example:
+        >>> check_paths(parse_recipe("model: {name: mlp}\\ndata: {name: iris}\\n"))
+    """
+    spec = recipe.model
+    named = [
+        (("model", "name"), referenced_file(spec.name, recipe.base_dir), "python file"),
+        (("data", "name"), referenced_file(recipe.data.name, recipe.base_dir), "python file"),
+        (("model", "weights"), recipe.path(spec.weights) if spec.weights else None, "weights"),
+    ]
+    for key, path, what in named:
+        if path is not None and not path.is_file():
+            where = marked.where(key) if marked is not None else recipe.source
+            raise ResolveError(
+                f"{where}: {'.'.join(key)}: {what} {str(path)!r} does not exist; fix the "
+                "path (relative paths are relative to the recipe's directory)"
+            )
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -13,7 +13,13 @@ from typing import Any
 
 from ..errors import DataError
 
-__all__ = ["ResolveError", "import_callable", "call_with_accepted", "source_digest"]
+__all__ = [
+    "ResolveError",
+    "import_callable",
+    "call_with_accepted",
+    "referenced_file",
+    "source_digest",
+]
 
 
 class ResolveError(DataError):
@@ -103,6 +109,23 @@ def call_with_accepted(fn: Callable[..., Any], offered: dict[str, Any], **kwargs
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     extra = {k: v for k, v in offered.items() if (var_kw or k in params) and k not in kwargs}
     return fn(**extra, **kwargs)
+
+
+def referenced_file(ref: str, base_dir: Path) -> Path | None:
+    """The file a ``python:./file.py:fn`` reference points at (``None``: not a file reference).
+
+    Example:
+        >>> referenced_file("python:./m.py:build", Path("/r")).as_posix(), referenced_file("mlp", Path("."))
+        ('/r/m.py', None)
+    """
+    if not ref.startswith("python:"):
+        return None
+    body = ref.removeprefix("python:")
+    module_name, sep, _ = body.rpartition(":")
+    if not sep or not _is_file(module_name):
+        return None
+    path = Path(module_name).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 def source_digest(ref: str, base_dir: Path) -> str:

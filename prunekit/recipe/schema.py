@@ -8,15 +8,19 @@ checked against the live registries, so the valid choices in an error are always
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
-
-from ..data import available_datasets
-from ..importance import available_importances
-from ..models import available_models
-from ..recovery import available_optimizers
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "MODEL_PREFIXES",
@@ -44,22 +48,51 @@ DATA_PREFIXES = ("python",)
 """``prefix:rest`` data sources besides the built-in names."""
 
 
+STRUCTURE_ONLY = "structure_only"
+"""Validation context key: with ``{STRUCTURE_ONLY: True}`` the names of criteria, models,
+datasets and optimizers are not looked up in their registries (which import torch), so
+unknown keys, wrong types and bad paths are reported in a fraction of a second."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-def _check_importance(value: str) -> str:
-    if value.lower() not in available_importances():
+def _names_checked(info: ValidationInfo) -> bool:
+    return not (isinstance(info.context, dict) and info.context.get(STRUCTURE_ONLY))
+
+
+def _available(kind: str) -> list[str]:
+    """The registered names of ``kind`` (imported here: the registries import torch)."""
+    if kind == "importance":
+        from ..importance import available_importances
+
+        return list(available_importances())
+    if kind == "optimizer":
+        from ..recovery import available_optimizers
+
+        return list(available_optimizers())
+    if kind == "model":
+        from ..models import available_models
+
+        return list(available_models())
+    from ..data import available_datasets
+
+    return list(available_datasets())
+
+
+def _check_importance(value: str, info: ValidationInfo) -> str:
+    if _names_checked(info) and value.lower() not in _available("importance"):
         raise ValueError(
-            f"{value!r} is not a criterion; valid: {', '.join(available_importances())}"
+            f"{value!r} is not a criterion; valid: {', '.join(_available('importance'))}"
         )
     return value.lower()
 
 
-def _check_optimizer(value: str) -> str:
-    if value.lower() not in available_optimizers():
+def _check_optimizer(value: str, info: ValidationInfo) -> str:
+    if _names_checked(info) and value.lower() not in _available("optimizer"):
         raise ValueError(
-            f"{value!r} is not an optimizer; valid: {', '.join(available_optimizers())}"
+            f"{value!r} is not an optimizer; valid: {', '.join(_available('optimizer'))}"
         )
     return value.lower()
 
@@ -75,13 +108,13 @@ class ModelSpec(_Section):
 
     @field_validator("name")
     @classmethod
-    def _known(cls, value: str) -> str:
+    def _known(cls, value: str, info: ValidationInfo) -> str:
         prefix, sep, rest = value.partition(":")
         if sep:
             if prefix not in MODEL_PREFIXES or not rest:
                 raise ValueError(
                     f"{value!r} is not a model source; use a built-in name "
-                    f"({', '.join(available_models())}) or one of "
+                    f"({', '.join(_available('model'))}) or one of "
                     "torchvision:NAME, timm:NAME, hf:PATH, python:MODULE:FUNCTION"
                 )
             if prefix == "python" and rest.count(":") < 1:
@@ -90,9 +123,9 @@ class ModelSpec(_Section):
                     "python:./my_model.py:build"
                 )
             return value
-        if value.lower() not in available_models():
+        if _names_checked(info) and value.lower() not in _available("model"):
             raise ValueError(
-                f"{value!r} is not a model; valid: {', '.join(available_models())}, or "
+                f"{value!r} is not a model; valid: {', '.join(_available('model'))}, or "
                 "torchvision:NAME, timm:NAME, hf:PATH, python:MODULE:FUNCTION"
             )
         return value.lower()
@@ -113,19 +146,19 @@ class DataSpec(_Section):
 
     @field_validator("name")
     @classmethod
-    def _known(cls, value: str) -> str:
+    def _known(cls, value: str, info: ValidationInfo) -> str:
         prefix, sep, rest = value.partition(":")
         if sep:
             if prefix not in DATA_PREFIXES or ":" not in rest:
                 raise ValueError(
                     f"{value!r} is not a data source; use a built-in dataset "
-                    f"({', '.join(available_datasets())}) or python:MODULE:FUNCTION"
+                    f"({', '.join(_available('dataset'))}) or python:MODULE:FUNCTION"
                 )
             return value
         key = value.strip().lower().replace("-", "_")
-        if key not in available_datasets():
+        if _names_checked(info) and key not in _available("dataset"):
             raise ValueError(
-                f"{value!r} is not a dataset; valid: {', '.join(available_datasets())}, or "
+                f"{value!r} is not a dataset; valid: {', '.join(_available('dataset'))}, or "
                 "python:MODULE:FUNCTION"
             )
         return key
@@ -163,12 +196,12 @@ class PruneSpec(_Section):
 
     @field_validator("importance")
     @classmethod
-    def _criteria(cls, value: str | list[str]) -> str | list[str]:
+    def _criteria(cls, value: str | list[str], info: ValidationInfo) -> str | list[str]:
         if isinstance(value, list):
             if not value:
                 raise ValueError("an empty list; give a criterion name or a list to fuse")
-            return [_check_importance(v) for v in value]
-        return _check_importance(value)
+            return [_check_importance(v, info) for v in value]
+        return _check_importance(value, info)
 
     @model_validator(mode="after")
     def _one_size(self) -> PruneSpec:
@@ -210,16 +243,26 @@ class StrategySpec(_Section):
 
 class SearchSpec(_Section):
     """``search``: find the cut by ``tolerance`` (largest accuracy drop, fraction) or the
-    best accuracy within ``budget``, comparing ``strategies``."""
+    best accuracy within ``budget``, comparing ``strategies``. ``curve`` lists overall
+    ratios at which every strategy is also measured (calibrated and recovered like the
+    search's candidates), so the report's trade-off plot shows each strategy's curve and
+    not only the point a budget search lands on."""
 
     tolerance: float | None = Field(None, ge=0, lt=1)
     budget: BudgetSpec | None = None
-    strategies: list[StrategySpec] = Field(
-        default_factory=lambda: [StrategySpec.model_validate({})]
-    )
+    strategies: list[StrategySpec] = Field(default_factory=lambda: [StrategySpec.model_construct()])
     steps: int = Field(6, ge=1)
     max_ratio: float = Field(0.9, gt=0, lt=1)
     recover_epochs: int = Field(0, ge=0)
+    curve: list[float] = Field(default_factory=list)
+
+    @field_validator("curve")
+    @classmethod
+    def _curve(cls, value: list[float]) -> list[float]:
+        bad = [r for r in value if not 0 < r < 1]
+        if bad:
+            raise ValueError(f"ratios {bad} must lie in (0, 1), e.g. curve: [0.25, 0.5, 0.75]")
+        return sorted(set(value))
 
     @model_validator(mode="after")
     def _one(self) -> SearchSpec:
@@ -272,15 +315,42 @@ class RecoverySpec(_Section):
 
 
 class EvaluationSpec(_Section):
-    """``evaluation``: which split, latency batch sizes and threads, sensitivity."""
+    """``evaluation``: which split, latency batch sizes and threads, sensitivity.
+
+    ``latency_threads`` sets the intra-op threads only while latency is timed (the count in
+    force before is restored); ``None`` times with the run's own count. The old key
+    ``threads`` means the same and is accepted with a deprecation warning.
+    """
 
     split: Literal["val", "test"] = "test"
     latency: bool = True
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 64])
-    threads: int | None = Field(None, ge=1)
+    latency_threads: int | None = Field(None, ge=1)
     runs: int = Field(30, ge=1)
     sensitivity: bool = False
     sensitivity_ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_threads(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or "threads" not in data:
+            return data
+        data = dict(data)
+        if "latency_threads" in data:
+            raise ValueError(
+                "give latency_threads only; threads is its deprecated name (remove threads)"
+            )
+        data["latency_threads"] = data.pop("threads")
+        if not _names_checked(info):
+            return data  # the structural pre-pass: warn once, in the full pass
+        warnings.warn(
+            "evaluation.threads is deprecated: it now sets the threads of the latency "
+            "measurement only (not of training); rename it to evaluation.latency_threads, "
+            "and use the top-level `threads:` to fix the threads of the whole run",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return data
 
     @field_validator("batch_sizes")
     @classmethod
@@ -300,6 +370,10 @@ class OutputSpec(_Section):
 class Recipe(_Section):
     """A whole recipe. ``base_dir`` (where the file was) resolves relative paths.
 
+    ``threads`` (optional) fixes ``torch.set_num_threads`` for the whole run (training,
+    recovery, evaluation) and restores the previous count afterwards; by default the run
+    keeps the process's setting (``OMP_NUM_THREADS`` or torch's own default).
+
     Example:
         >>> r = Recipe.model_validate({"model": {"name": "mlp"}, "data": {"name": "iris"},
         ...                            "prune": {"ratio": 0.5}})
@@ -308,13 +382,14 @@ class Recipe(_Section):
     """
 
     name: str = "run"
+    threads: int | None = Field(None, ge=1)
     model: ModelSpec
     data: DataSpec
-    train: TrainSpec = Field(default_factory=lambda: TrainSpec.model_validate({}))
+    train: TrainSpec = Field(default_factory=lambda: TrainSpec.model_construct())
     prune: PruneSpec | None = None
     search: SearchSpec | None = None
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
-    evaluation: EvaluationSpec = Field(default_factory=lambda: EvaluationSpec.model_validate({}))
+    evaluation: EvaluationSpec = Field(default_factory=lambda: EvaluationSpec.model_construct())
     output: OutputSpec = Field(default_factory=OutputSpec)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<recipe>")

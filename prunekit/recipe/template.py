@@ -12,6 +12,8 @@ STARTER_RECIPE = """\
 # prunekit recipe: what to prune, on what data, how to cut, recover and measure.
 # Run it with:  prunekit prune recipe.yaml      (or: prunekit search recipe.yaml)
 name: lenet_mnist            # {name} in output.dir becomes this
+# threads: 4                 # torch threads for the whole run (default: OMP_NUM_THREADS or
+                             # torch's own choice); evaluation.latency_threads for timing
 
 model:
   # a built-in name (mlp, lenet5, resnet20, resnet56, vgg, cnn1d, digits_cnn),
@@ -54,7 +56,7 @@ evaluation:
   split: test
   latency: true
   batch_sizes: [1, 64]
-  threads: 2
+  # latency_threads: 1       # threads while latency is timed only (default: the run's own)
   sensitivity: false         # per-layer sensitivity curves (slower)
 
 output:

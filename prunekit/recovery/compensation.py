@@ -38,13 +38,13 @@ from .batches import (
 )
 from .batchnorm import batchnorm_layers, inherit_bn_statistics
 from .reconstruct import (
-    CONVS,
-    REFITTABLE,
-    Layer,
     NormalEquations,
     design_rows,
+    geometry_of,
     infer_kept_rows,
+    layer_bias,
     layer_params,
+    layer_weight,
     target_rows,
 )
 
@@ -136,21 +136,23 @@ def kept_outputs_from(result: PruneResult) -> dict[str, list[int]]:
     return out
 
 
-def _pair(layer: nn.Module, original: nn.Module | None) -> tuple[Layer, Layer] | str:
-    """``(layer, original)`` if ``layer`` can be refit against ``original``, else why not."""
-    if not isinstance(layer, REFITTABLE):
+def _pair(layer: nn.Module, original: nn.Module | None) -> tuple[nn.Module, nn.Module] | str:
+    """``(layer, original)`` if ``layer`` can be refit against ``original``, else why not
+    (the layers' refit geometry comes from their surgery handlers)."""
+    geo = geometry_of(layer)
+    if geo is None:
         return f"{type(layer).__name__} is not a Linear, Conv1d or Conv2d"
-    if not isinstance(original, REFITTABLE) or type(original) is not type(layer):
+    if original is None or type(original) is not type(layer):
         return "no layer of the same type and name in the original model"
-    if isinstance(layer, CONVS) and isinstance(original, type(layer)):
-        if layer.groups != 1 or original.groups != 1:
-            return "grouped convolution (groups > 1)"
-        if layer.padding_mode != "zeros":
-            return f"padding_mode={layer.padding_mode!r} (only 'zeros')"
-        geometry = ("kernel_size", "stride", "padding", "dilation")
-        if any(getattr(layer, a) != getattr(original, a) for a in geometry):
-            return "kernel size, stride, padding or dilation differ from the original"
-    if layer.weight.shape[0] > original.weight.shape[0]:
+    geo_o = geometry_of(original)
+    if isinstance(geo, str) or isinstance(geo_o, str):
+        return geo if isinstance(geo, str) else str(geo_o)  # e.g. a grouped convolution
+    if geo_o is None:
+        return "the original layer cannot be refit"
+    differ = geo.differences(geo_o)
+    if differ:
+        return f"{', '.join(differ)} differ from the original"
+    if layer_weight(layer).shape[0] > layer_weight(original).shape[0]:
         return "it has more outputs than the original layer"
     return layer, original
 
@@ -201,13 +203,14 @@ def _call_order(model: nn.Module, names: list[str], inputs: Any) -> dict[str, in
 
 
 def _kept_rows(
-    name: str, layer: Layer, original: Layer, given: Mapping[str, Sequence[int]] | None
+    name: str, layer: nn.Module, original: nn.Module, given: Mapping[str, Sequence[int]] | None
 ) -> list[int]:
-    out_p, out_o = layer.weight.shape[0], original.weight.shape[0]
+    weight, weight_o = layer_weight(layer), layer_weight(original)
+    out_p, out_o = weight.shape[0], weight_o.shape[0]
     if given is not None and name in given:
         where = f"compensate: kept_outputs[{name!r}]"
         return kept_indices(where, given[name], out_p, out_o, "rows")
-    inferred = infer_kept_rows(layer.weight, original.weight)
+    inferred = infer_kept_rows(weight, weight_o)
     if inferred is None:
         raise RecoveryError(
             f"compensate: cannot tell which {out_p} of the original {out_o} outputs layer "
@@ -219,8 +222,8 @@ def _kept_rows(
 
 def _refit(
     name: str,
-    layer: Layer,
-    original: Layer,
+    layer: nn.Module,
+    original: nn.Module,
     kept: list[int],
     pruned_model: nn.Module,
     original_model: nn.Module,
@@ -228,7 +231,8 @@ def _refit(
     ridge: float,
 ) -> LayerCompensation:
     """Accumulate the normal equations over ``batches`` and replace the weights if better."""
-    eq = NormalEquations(bias=layer.bias is not None)
+    weight, bias = layer_weight(layer), layer_bias(layer)
+    eq = NormalEquations(bias=bias is not None)
     for x_p, x_o in batches:
         x = _forward_until(pruned_model, layer, x_p, want_input=True)
         y = _forward_until(original_model, original, x_o, want_input=False)
@@ -239,12 +243,12 @@ def _refit(
     updated = after < before - _IMPROVEMENT
     if updated:
         with torch.no_grad():
-            w = solved[:, : layer.weight[0].numel()]
-            layer.weight.copy_(w.reshape(layer.weight.shape).to(layer.weight))
-            if layer.bias is not None:
-                layer.bias.copy_(solved[:, -1].to(layer.bias))
+            w = solved[:, : weight[0].numel()]
+            weight.copy_(w.reshape(weight.shape).to(weight))
+            if bias is not None:
+                bias.copy_(solved[:, -1].to(bias))
     return LayerCompensation(
-        name, type(layer).__name__, len(kept), original.weight.shape[0], eq.rows,
+        name, type(layer).__name__, len(kept), layer_weight(original).shape[0], eq.rows,
         before, after if updated else before, updated,
     )  # fmt: skip
 
@@ -252,11 +256,11 @@ def _refit(
 def _layer_names(pruned: nn.Module, layers: Iterable[str] | None) -> list[str]:
     modules = dict(pruned.named_modules())
     if layers is None:
-        return [n for n, m in modules.items() if isinstance(m, REFITTABLE)]
+        return [n for n, m in modules.items() if geometry_of(m) is not None]
     names = [layers] if isinstance(layers, str) else list(layers)
     unknown = [n for n in names if n not in modules]
     if unknown:
-        valid = [n for n, m in modules.items() if isinstance(m, REFITTABLE)]
+        valid = [n for n, m in modules.items() if geometry_of(m) is not None]
         raise ConfigError(
             f"compensate: layers={unknown} are not modules of the pruned model; valid "
             f"Linear/Conv1d/Conv2d layers: {valid[:12]}"
@@ -298,7 +302,8 @@ def compensate(
         original: the unpruned model (not modified).
         data: calibration batches (tensors, ``(x, y)`` tuples or dicts of keyword inputs).
         batches: use at most this many batches (``None``: all).
-        layers: names of the layers to refit (default: every Linear/Conv1d/Conv2d that qualifies).
+        layers: names of the layers to refit (default: every layer whose surgery handler
+            gives a refit geometry, i.e. every Linear/Conv1d/Conv2d, that qualifies).
         ridge: relative ridge strength (see above); 0 is plain least squares.
         kept_outputs: layer name -> indices of the original output units it kept, e.g.
             ``kept_outputs_from(prune_result)``; inferred from the weights where missing.
@@ -333,7 +338,7 @@ def compensate(
     pairs = [(to_device(get_inputs(b), dev_p), to_device(get_inputs(b), dev_o)) for b in calib]
     originals = dict(original.named_modules())
     report = CompensationReport(samples=sum(batch_size(x) for x, _ in pairs))
-    ok: dict[str, tuple[Layer, Layer]] = {}
+    ok: dict[str, tuple[nn.Module, nn.Module]] = {}
     for name in _layer_names(pruned, layers):
         pair = _pair(pruned.get_submodule(name), originals.get(name))
         if isinstance(pair, str):
@@ -360,7 +365,7 @@ def compensate(
 def _compensate_layers(
     pruned: nn.Module,
     original: nn.Module,
-    layers: dict[str, tuple[Layer, Layer]],
+    layers: dict[str, tuple[nn.Module, nn.Module]],
     pairs: list[tuple[Any, Any]],
     ridge: float,
     kept_outputs: Mapping[str, Sequence[int]] | None,

@@ -1,12 +1,12 @@
 """Least-squares layer reconstruction: the linear algebra behind :func:`compensate`.
 
-A Linear, Conv1d or Conv2d layer is affine in its (unfolded) input: ``Y = X W^T + b`` with
-``X`` the input rows (for a convolution, the im2col patches; a Conv1d is unfolded as a Conv2d
-of height 1) and ``W`` the weight flattened to ``[out, in * kernel elements]``. Given inputs
-``X'`` of the pruned layer and targets ``Y`` (outputs of the unpruned layer at its kept units),
-the ridge solution of ``min ||X' W^T + b - Y||^2`` comes from the normal equations,
-accumulated batch by batch in float64 so memory stays ``O(d^2)`` whatever the amount of
-calibration data.
+A refittable layer (Linear, Conv1d, Conv2d: those whose surgery handler gives a
+:class:`~prunekit.surgery.RefitGeometry`) is affine in its (unfolded) input:
+``Y = X W^T + b`` with ``X`` the input rows (for a convolution, the im2col patches) and ``W``
+the weight flattened to ``[out, in * kernel elements]``. Given inputs ``X'`` of the pruned
+layer and targets ``Y`` (outputs of the unpruned layer at its kept units), the ridge solution
+of ``min ||X' W^T + b - Y||^2`` comes from the normal equations, accumulated batch by batch
+in float64 so memory stays ``O(d^2)`` whatever the amount of calibration data.
 """
 
 from __future__ import annotations
@@ -14,57 +14,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+from ..surgery import RefitGeometry, get_handler
+
 __all__ = [
-    "CONVS",
-    "REFITTABLE",
-    "Layer",
     "NormalEquations",
     "design_rows",
+    "geometry_of",
     "infer_kept_rows",
+    "layer_bias",
     "layer_params",
+    "layer_weight",
     "target_rows",
 ]
 
-Layer = nn.Linear | nn.Conv1d | nn.Conv2d
-"""The layer types that can be refit: affine in their (unfolded) input."""
 
-REFITTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
-"""``Layer`` as a tuple, for ``isinstance``."""
+def geometry_of(layer: nn.Module) -> RefitGeometry | str | None:
+    """``layer``'s refit geometry from its handler, why it cannot be refit, or ``None``
+    (a layer that is never refit).
 
-_Conv = nn.Conv1d | nn.Conv2d
-CONVS = (nn.Conv1d, nn.Conv2d)
-"""The convolutions among them (unfolded to patches), for ``isinstance``."""
-
-
-def _conv_input(conv: _Conv, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """``x`` padded as the convolution pads it, and the padding left for ``unfold``."""
-    dims = len(conv.kernel_size)
-    if isinstance(conv.padding, str):
-        if conv.padding == "valid":
-            return x, (0,) * dims
-        pads: list[int] = []
-        for d, k in zip(reversed(conv.dilation), reversed(conv.kernel_size)):
-            total = d * (k - 1)
-            pads += [total // 2, total - total // 2]
-        return F.pad(x, pads), (0,) * dims
-    return x, tuple(int(p) for p in conv.padding)
+    Example:
+        >>> import torch
+        >>> geometry_of(torch.nn.Conv2d(4, 4, 3, groups=2)), geometry_of(torch.nn.ReLU())
+        ('grouped convolution (groups > 1)', None)
+    """
+    return get_handler(layer).refit_geometry(layer)
 
 
-def _unfold(conv: _Conv, x: torch.Tensor) -> torch.Tensor:
-    """im2col patches ``[N, in * kernel elements, positions]`` (Conv1d: as height 1)."""
-    x, padding = _conv_input(conv, x)
-    kernel, dilation, stride = tuple(conv.kernel_size), tuple(conv.dilation), tuple(conv.stride)
-    if isinstance(conv, nn.Conv1d):  # a Conv2d of height 1
-        x = x.unsqueeze(-2)
-        kernel, dilation, stride = (1, kernel[0]), (1, dilation[0]), (1, stride[0])
-        padding = (0, padding[0])
-    return F.unfold(x, kernel, dilation, padding, stride)
+def _geometry(layer: nn.Module) -> RefitGeometry:
+    geo = geometry_of(layer)
+    if not isinstance(geo, RefitGeometry):
+        why = geo or "its handler gives no refit geometry"
+        raise ConfigError(
+            f"{type(layer).__name__} cannot be refit ({why}); refit a Linear, Conv1d or "
+            "Conv2d with groups=1"
+        )
+    return geo
 
 
-def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+def design_rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The rows ``X`` with ``layer(x) == X @ W^T + b`` (row order as in :func:`target_rows`).
 
     Example:
@@ -76,26 +66,34 @@ def design_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(y, target_rows(conv, conv(x), range(3)), atol=1e-5)
         True
     """
-    if isinstance(layer, CONVS):
-        cols = _unfold(layer, x)
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
-    return x.reshape(-1, x.shape[-1])
+    return _geometry(layer).rows(x)
 
 
-def target_rows(layer: Layer, y: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
+def target_rows(layer: nn.Module, y: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
     """The outputs ``y`` of ``layer`` at the ``kept`` units, one row per position."""
-    idx = torch.as_tensor(list(kept), dtype=torch.long, device=y.device)
-    if isinstance(layer, CONVS):
-        return y.index_select(1, idx).movedim(1, -1).reshape(-1, len(idx))
-    return y.index_select(-1, idx).reshape(-1, len(idx))
+    return _geometry(layer).targets(y, kept)
 
 
-def layer_params(layer: Layer) -> torch.Tensor:
+def layer_weight(layer: nn.Module) -> torch.Tensor:
+    """``layer.weight`` (output units on dim 0 for every refittable layer)."""
+    w = layer.weight
+    assert isinstance(w, torch.Tensor)
+    return w
+
+
+def layer_bias(layer: nn.Module) -> torch.Tensor | None:
+    """``layer.bias``, or ``None``."""
+    b = getattr(layer, "bias", None)
+    return b if isinstance(b, torch.Tensor) else None
+
+
+def layer_params(layer: nn.Module) -> torch.Tensor:
     """``[out, d (+1)]``: the weight flattened, with the bias as an extra last column."""
-    w = layer.weight.detach().reshape(layer.weight.shape[0], -1).double()
-    if layer.bias is None:
+    weight, bias = layer_weight(layer), layer_bias(layer)
+    w = weight.detach().reshape(weight.shape[0], -1).double()
+    if bias is None:
         return w
-    return torch.cat([w, layer.bias.detach().double()[:, None]], 1)
+    return torch.cat([w, bias.detach().double()[:, None]], 1)
 
 
 class NormalEquations:

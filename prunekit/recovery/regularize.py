@@ -2,8 +2,9 @@
 ``finetune(..., regularizer=...)``, train a few epochs, then prune.
 
 - :class:`BNScaleL1` (Network Slimming, Liu et al. 2017): ``strength * sum |gamma|`` over every
-  BatchNorm scale, so channels the network can spare get a near-zero scale (and a low
-  ``"bn_scale"`` importance).
+  batch/instance-norm scale (role ``"norm_scale"``, the scales the ``"bn_scale"`` criterion
+  reads), so channels the network can spare get a near-zero scale (and a low ``"bn_scale"``
+  importance).
 - :class:`GroupLasso` (Yuan & Lin 2006; Wen et al. 2016): ``strength * sum_u ||W_u||_2`` where
   ``W_u`` gathers every parameter slice that belongs to unit ``u`` of a dependency group (the
   same slices structured pruning removes together), so whole units are driven to zero.
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ConfigError
+from ..surgery import role_of
 
 if TYPE_CHECKING:
     from ..graph import DependencyGraph
@@ -42,7 +43,10 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 @dataclass
 class BNScaleL1:
-    """L1 penalty on BatchNorm scales: ``strength * sum |gamma|`` (Network Slimming).
+    """L1 penalty on norm scales: ``strength * sum |gamma|`` (Network Slimming).
+
+    The scales are the affine weights with role ``"norm_scale"`` (batch and instance norms;
+    see :data:`prunekit.surgery.ROLES`), the ones the ``"bn_scale"`` criterion ranks by.
 
     Args:
         strength: the penalty weight (the paper uses 1e-4 to 1e-5).
@@ -63,9 +67,10 @@ class BNScaleL1:
     def __call__(self, model: nn.Module) -> torch.Tensor:
         """The penalty for ``model`` (a scalar tensor; 0 when it has no affine BatchNorm)."""
         terms = [
-            m.weight.abs().sum()
+            w.abs().sum()
             for m in model.modules()
-            if isinstance(m, _BatchNorm) and isinstance(m.weight, nn.Parameter)
+            if isinstance(w := m._parameters.get("weight"), nn.Parameter)
+            and role_of(m, "weight") == "norm_scale"
         ]
         if not terms:
             return torch.zeros(())
@@ -75,7 +80,7 @@ class BNScaleL1:
 class GroupLasso:
     """Group-lasso penalty over the units of a model's dependency groups.
 
-    For every prunable group (from ``prunekit.analyze(model, example_inputs, verify=False)``)
+    For every prunable group (from ``prunekit.analyze(model, example_inputs, probe=False)``)
     and every unit ``u`` of it, ``||W_u||_2`` is the L2 norm over all the unit's parameter
     slices in all member tensors (each member's index map says which positions of which dim
     the unit owns); the penalty is ``strength`` times the sum over units of all groups.
@@ -117,7 +122,7 @@ class GroupLasso:
                     "GroupLasso(model) needs example_inputs to trace the model's dependency "
                     "groups, e.g. GroupLasso(model, torch.randn(1, 3, 32, 32), strength=1e-4)"
                 )
-            graph = analyze(_unwrap(model), example_inputs, verify=False)
+            graph = analyze(_unwrap(model), example_inputs, probe=False)
         else:
             raise ConfigError(
                 "GroupLasso takes an nn.Module (with example_inputs) or a DependencyGraph, got "

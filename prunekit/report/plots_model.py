@@ -13,7 +13,7 @@ from matplotlib.ticker import PercentFormatter
 
 from .plots_results import is_score
 from .record import RunRecord
-from .style import AFTER, BEFORE, PALETTE, new_figure, save_figure, shorten
+from .style import AFTER, BEFORE, PALETTE, group_label, new_figure, save_figure, shorten
 
 __all__ = ["plot_widths", "plot_importance", "plot_sensitivity", "sensitivity_ranking"]
 
@@ -78,7 +78,7 @@ def plot_importance(record: RunRecord, out_dir: Path, *, top: int = 12) -> Path 
     )  # fmt: skip
     for box in parts["boxes"]:
         box.set(facecolor=AFTER, alpha=0.35, edgecolor=AFTER)
-    ax.set_yticks(range(1, len(groups) + 1), [shorten(k) for k, _ in groups][::-1], fontsize=8)
+    ax.set_yticks(range(1, len(groups) + 1), [group_label(k) for k, _ in groups][::-1], fontsize=8)
     scores = [s for _, v in groups for s in v]
     if min(scores) > 0 and max(scores) / min(scores) > 1e3:
         ax.set_xscale("log")
@@ -121,7 +121,7 @@ def plot_sensitivity(record: RunRecord, out_dir: Path, *, top: int = 8) -> Path 
         curve = sorted(record.sensitivity[group].items())
         values += [m for _, m in curve]
         ax.plot([r for r, _ in curve], [m for _, m in curve], "o-", ms=4, lw=1.5,
-                color=PALETTE[i % len(PALETTE)], label=shorten(group, 30))  # fmt: skip
+                color=PALETTE[i % len(PALETTE)], label=group_label(group, 34))  # fmt: skip
     reference = record.baseline.get(record.metric)
     if isinstance(reference, (int, float)):
         ax.axhline(float(reference), ls="--", color="#57606a", lw=1, label="unpruned")

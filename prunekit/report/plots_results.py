@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.ticker import EngFormatter, PercentFormatter
 
 from .record import RunRecord
-from .style import ACCENT, AFTER, BEFORE, PALETTE, ms, new_figure, save_figure
+from .style import ACCENT, AFTER, BEFORE, PALETTE, ms, new_figure, save_figure, strategy_label
 
 __all__ = ["plot_tradeoff", "plot_latency", "plot_confusion_diff", "is_score"]
 
@@ -31,8 +31,12 @@ def is_score(values: list[float]) -> bool:
 
 
 def plot_tradeoff(record: RunRecord, out_dir: Path, *, x: str = "macs") -> Path | None:
-    """``record.metric`` against ``x`` (``"macs"`` or ``"params"``) for every strategy's
-    points, the unpruned baseline marked with a star and the chosen point ringed.
+    """``record.metric`` against ``x`` (``"macs"`` or ``"params"``): every candidate each
+    strategy's search measured (and its ``curve`` points) as one line per strategy, the
+    unpruned model as a star and the chosen point ringed.
+
+    The star is the ``"baseline"`` point of the trade-off when there is one (measured on the
+    same split as the candidates, validation for a search), else ``record.baseline``.
 
     Example:
         >>> import tempfile
@@ -41,10 +45,15 @@ def plot_tradeoff(record: RunRecord, out_dir: Path, *, x: str = "macs") -> Path 
         'tradeoff_macs.png'
     """
     series: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+    star: tuple[float, float] | None = None
     for point in record.tradeoff:
         px, py = _number(point.get(x)), _number(point.get("metric"))
-        if px is not None and py is not None:
-            series[str(point.get("strategy", "points"))].append((px, py, bool(point.get("chosen"))))
+        if px is None or py is None:
+            continue
+        if point.get("kind") == "baseline":
+            star = (px, py)
+            continue
+        series[str(point.get("strategy", "points"))].append((px, py, bool(point.get("chosen"))))
     if not series:
         return None
     fig = new_figure(7.2, 4.4)
@@ -53,22 +62,26 @@ def plot_tradeoff(record: RunRecord, out_dir: Path, *, x: str = "macs") -> Path 
     for i, (strategy, pts) in enumerate(sorted(series.items())):
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=PALETTE[i % len(PALETTE)],
-                label=strategy, ms=5, lw=1.6)  # fmt: skip
+                label=f"{strategy_label(strategy)} ({len(pts)} measured)", ms=5, lw=1.6)  # fmt: skip
         for px, py, chosen in pts:
             if chosen:
                 ax.plot(px, py, "o", ms=15, mfc="none", mec=ACCENT, mew=2.2, zorder=5)
                 ax.annotate("chosen", (px, py), xytext=(10, -14), textcoords="offset points",
                             color=ACCENT, fontsize=9, fontweight="bold")  # fmt: skip
-    bx, by = _number(record.baseline.get(x)), _number(record.baseline.get(record.metric))
-    if bx is not None and by is not None:
-        ax.plot(bx, by, "*", ms=16, color="#1f2328", label="unpruned", zorder=6)
-        ys.append(by)
+    if star is None:
+        bx, by = _number(record.baseline.get(x)), _number(record.baseline.get(record.metric))
+        star = (bx, by) if bx is not None and by is not None else None
+    if star is not None:
+        ax.plot(*star, "*", ms=16, color="#1f2328", label="unpruned", zorder=6)
+        ys.append(star[1])
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     if is_score(ys):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    split = "validation " if any(p.get("kind") == "baseline" for p in record.tradeoff) else ""
     ax.set_xlabel("MACs per forward pass" if x == "macs" else "parameters")
-    ax.set_ylabel(record.metric)
-    ax.set_title(f"{record.metric} vs {'MACs' if x == 'macs' else 'parameters'}")
+    ax.set_ylabel(f"{split}{record.metric}")
+    ax.set_title(f"{split}{record.metric} vs {'MACs' if x == 'macs' else 'parameters'}, "
+                 "every candidate measured")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
     return save_figure(fig, out_dir / f"tradeoff_{x}.png")

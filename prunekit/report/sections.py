@@ -38,15 +38,31 @@ def _summary(record: RunRecord) -> list[Block]:
     rows = summary_rows(record)
     if not rows:
         return blocks + [Text("No evaluation of the unpruned or pruned model was recorded.")]
+    split = {"val": "validation", "test": "test"}.get(str(record.meta.get("split", "")), "")
+    where = f"Scores on the {split} split. " if split else ""
+    spread = _latency_spread(record)
     return blocks + [
         Table(
             ["metric", "unpruned", "pruned", "change"],
             [r.cells() for r in rows],
-            "Scores change in percentage points, costs by the pruned/unpruned ratio, latency "
-            "(median) by its speed-up.",
+            f"{where}Scores change in percentage points, costs by the pruned/unpruned ratio, "
+            f"latency (median over the timed runs) by its speed-up.{spread}",
             [False, True, True, True],
         )
     ]
+
+
+def _latency_spread(record: RunRecord) -> str:
+    """`` Latency IQR (ms), batch 1: 1.20-1.31 → 0.80-0.85.`` (empty when not recorded)."""
+    before, after = record.baseline.get("latency_iqr_ms"), record.pruned.get("latency_iqr_ms")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ""
+    parts = [
+        f"batch {b}: {before[b][0]:.3f}-{before[b][1]:.3f} → {after[b][0]:.3f}-{after[b][1]:.3f}"
+        for b in before
+        if b in after and len(before[b]) == 2 and len(after[b]) == 2
+    ]
+    return f" Latency interquartile range (ms), {'; '.join(parts)}." if parts else ""
 
 
 def _done(record: RunRecord) -> list[Block]:

@@ -68,3 +68,36 @@ def shorten(name: str, width: int = 36) -> str:
         '….attention.output.dense'
     """
     return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+_SCOPES = {"global": "ranked across layers", "local": "same ratio per layer"}
+
+
+def strategy_label(name: str) -> str:
+    """A search strategy's default name (``"<criterion>-<scope>"``) in words; other names
+    are kept as given.
+
+    Example:
+        >>> strategy_label("taylor-global"), strategy_label("l2-local"), strategy_label("mine")
+        ('taylor, ranked across layers', 'l2, same ratio per layer', 'mine')
+    """
+    criterion, sep, scope = name.rpartition("-")
+    if sep and criterion and scope in _SCOPES:
+        return f"{criterion}, {_SCOPES[scope]}"
+    return name
+
+
+def group_label(key: str, width: int = 36) -> str:
+    """A group's key in words: ``"conv1.weight:0"`` (the units along dim 0 of conv1's
+    weight) reads ``"conv1 (output units)"``; other keys are shortened.
+
+    Example:
+        >>> group_label("features.3.weight:0"), group_label("embed.weight:1")
+        ('features.3 (output units)', 'embed (dim 1 of weight)')
+    """
+    tensor, sep, dim = key.rpartition(":")
+    if sep and dim.isdigit() and "." in tensor:
+        module, _, param = tensor.rpartition(".")
+        what = "output units" if dim == "0" and param == "weight" else f"dim {dim} of {param}"
+        return shorten(f"{module} ({what})", width)
+    return shorten(key, width)

@@ -18,7 +18,7 @@ __all__ = ["SummaryRow", "summary_rows", "headline", "COST_KEYS"]
 
 COST_KEYS = ("params", "macs", "flops", "bytes")
 SCORE_WORDS = ("acc", "f1", "precision", "recall", "agreement", "auc", "iou", "map", "top")
-_SKIP = {"latency_ms", "confusion"}
+_SKIP = {"latency_ms", "latency_iqr_ms", "latency_threads", "confusion"}
 _LABELS = {"macs": "MACs", "flops": "FLOPs", "macro_f1": "macro F1", "params": "parameters"}
 
 

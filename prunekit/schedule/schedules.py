@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from ..evaluation.cost import CostReport
+from ..cost import CostReport
 from ..pruner import Pruner, PruneResult
 from ..result import PruneSummary
 from .plan import SchedulePlan

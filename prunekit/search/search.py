@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError, SearchError
+from ..recalibration import warn_stale_bn
 from ..schedule import SchedulePlan
 from .bisect import largest_passing, smallest_fitting
 from .checkpoint import SearchCheckpoint
@@ -369,13 +369,10 @@ def _ignore_names(model: nn.Module, strategy: Strategy) -> list[str]:
 
 def _warn_stale_bn(model: nn.Module, calibrate: Callable[[nn.Module], Any] | None) -> None:
     """A BatchNorm model searched without ``calibrate`` is measured with stale statistics."""
-    if calibrate is not None:
-        return
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        warnings.warn(
-            "search: the model has BatchNorm layers and calibrate=None, so every candidate is "
-            "measured with the unpruned model's running statistics (a cut can look far worse "
-            "than it is); pass calibrate=lambda m: prunekit.recovery.recalibrate_bn(m, loader)",
-            UserWarning,
-            stacklevel=3,
-        )
+    if calibrate is None:
+        warn_stale_bn(
+            model, "search", "calibrate=None",
+            "every candidate is measured with the unpruned model's running statistics (a cut "
+            "can look far worse than it is)",
+            "pass calibrate=lambda m: prunekit.recovery.recalibrate_bn(m, loader)", stacklevel=2,
+        )  # fmt: skip

@@ -12,7 +12,6 @@ from torch.nn.utils import parametrize
 
 from ..allocation.candidates import ignored_names
 from ..errors import ConfigError
-from ..importance.calibration import input_dim
 from ..surgery import get_handler
 
 __all__ = ["as_list", "weight_targets", "weight_of", "input_dim_of", "output_dim_of"]
@@ -47,7 +46,8 @@ def output_dim_of(module: nn.Module, weight: torch.Tensor) -> int:
 
 
 def input_dim_of(module: nn.Module, weight: torch.Tensor) -> int | None:
-    """The dim of ``weight`` that indexes the module's input features (1 for Linear/Conv).
+    """The dim of ``weight`` that indexes the module's input features (1 for Linear/Conv),
+    from the module's handler (:meth:`~prunekit.surgery.Handler.input_dim`).
 
     Example:
         >>> import torch
@@ -55,7 +55,7 @@ def input_dim_of(module: nn.Module, weight: torch.Tensor) -> int | None:
         >>> input_dim_of(fc, fc.weight)
         1
     """
-    return input_dim(module, weight)
+    return get_handler(module).input_dim(module, "weight", weight.dim())
 
 
 def as_list(ignore: Any) -> list[Any]:

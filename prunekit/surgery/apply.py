@@ -14,9 +14,11 @@ from torch import nn
 from ..graph.context import SplitSite
 from ..graph.dependency import DependencyGraph
 from .configs import sync_configs
+from .copy_on_write import own_written
 from .registry import Handler, get_handler
+from .split_sizes import update_split_pieces
 
-__all__ = ["cut", "light_copy", "own_storage", "tensor_owners", "zero_slices"]
+__all__ = ["cut", "light_copy", "own_storage", "own_written", "tensor_owners", "zero_slices"]
 
 
 def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool]]]:
@@ -39,12 +41,16 @@ def tensor_owners(model: nn.Module) -> dict[str, list[tuple[nn.Module, str, bool
 
 
 def light_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose parameters and buffers share storage with the original.
+    """A copy of ``model`` whose parameters share storage with the original.
 
-    Modules get their own ``__dict__`` and parameter/buffer/submodule tables; other mutable
-    attributes are copied (configs deeply, with sharing kept), so :func:`cut` and
-    :func:`zero_slices`, which never write into an existing tensor, leave the original
-    intact. For throw-away trials only: training the copy would write into the original.
+    Modules get their own ``__dict__`` and parameter/buffer/submodule tables; buffers and
+    tensor attributes are cloned (a forward that counts calls, keeps an EMA or a cache
+    writes them in place), other mutable attributes are copied (configs deeply, with sharing
+    kept), and scripted submodules are deep-copied. :func:`cut` and :func:`zero_slices`
+    never write into an existing tensor, so they leave the original intact. For throw-away
+    trials only: training the copy would write into the original's parameters (see
+    :func:`own_storage`, and :func:`own_written` (copy-on-write) for forwards that write
+    parameters).
     """
     memo: dict[int, Any] = {}
     return _light_module(model, memo)
@@ -53,11 +59,15 @@ def light_copy(model: nn.Module) -> nn.Module:
 def _light_module(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
     if id(module) in memo:
         return memo[id(module)]  # type: ignore[no-any-return]
+    if isinstance(module, torch.jit.ScriptModule):
+        # compiled modules have no Python __dict__ to rebuild; they are small leaves
+        memo[id(module)] = copy.deepcopy(module)
+        return memo[id(module)]  # type: ignore[no-any-return]
     new = module.__class__.__new__(module.__class__)
     memo[id(module)] = new
     state = dict(module.__dict__)
     state["_parameters"] = {k: _light_tensor(p, memo) for k, p in module._parameters.items()}
-    state["_buffers"] = {k: _light_tensor(b, memo) for k, b in module._buffers.items()}
+    state["_buffers"] = {k: _light_tensor(b, memo, own=True) for k, b in module._buffers.items()}
     state["_modules"] = {
         k: None if c is None else _light_module(c, memo) for k, c in module._modules.items()
     }
@@ -71,6 +81,8 @@ def _light_module(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
             state[key] = types.MethodType(value.__func__, _light_module(value.__self__, memo))
         elif isinstance(value, nn.Module):
             state[key] = _light_module(value, memo)
+        elif isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+            state[key] = _light_tensor(value, memo, own=True)
         elif (
             (isinstance(value, (list, dict, set)) or hasattr(value, "__dict__"))
             and not isinstance(value, (torch.Tensor, type))
@@ -107,16 +119,20 @@ def own_storage(model: nn.Module, original: nn.Module) -> int:
     return cloned
 
 
-def _light_tensor(t: Any, memo: dict[int, Any]) -> Any:
+def _light_tensor(t: Any, memo: dict[int, Any], *, own: bool = False) -> Any:
+    """The copy of a parameter (sharing storage) or, with ``own``, of a buffer (cloned)."""
     if t is None:
         return None
     if id(t) not in memo:
-        shared = t.detach()
-        memo[id(t)] = (
-            nn.Parameter(shared, requires_grad=t.requires_grad)
-            if isinstance(t, nn.Parameter)
-            else shared
-        )
+        if isinstance(t, nn.Parameter):
+            # ``.data``, not ``.detach()``: the same storage but an own version counter, so
+            # a write into the copy (after copy-on-write) never bumps the original's
+            memo[id(t)] = nn.Parameter(t.data, requires_grad=t.requires_grad)
+        elif own:
+            value = t.detach().clone()
+            memo[id(t)] = value.requires_grad_(True) if t.requires_grad and t.is_leaf else value
+        else:
+            memo[id(t)] = t.detach()
     return memo[id(t)]
 
 
@@ -199,6 +215,7 @@ def cut(
     for mod in touched.values():
         get_handler(mod).update(mod)
     widths = _update_split_attributes(model, graph, removed_units)
+    update_split_pieces(model, graph, removed_units)
     widths += [(g.num_units, g.num_units - len(removed_units.get(g.id, ()))) for g in graph.groups]
     sync_configs(model, widths)
 
@@ -234,7 +251,8 @@ def _new_value(site: SplitSite, gone: int, attr: str, val: int) -> int | None:
     """The new value of int attribute ``attr`` after ``gone`` rows of ``site`` were cut."""
     low = attr.lower()
     old = site.sizes[site.axis]
-    if any(w in low for w in _NOT_WIDTHS) or not any(w in low for w in _WORDS[site.kind]):
+    words = _WORDS.get(site.kind, ())  # "parts" sites: split_sizes.update_split_pieces
+    if any(w in low for w in _NOT_WIDTHS) or not any(w in low for w in words):
         return None
     if site.kind == "size":
         return old - gone if val == old else None

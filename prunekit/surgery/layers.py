@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .refit import RefitGeometry, conv_geometry, linear_geometry
 from .registry import Handler, register_handler, register_handler_for_name
+from .running_stats import RunningStats
 
 
 class ConvHandler(Handler):
@@ -29,19 +31,51 @@ class ConvHandler(Handler):
         module.out_channels = w.shape[0]
         module.in_channels = w.shape[1] * module.groups
 
+    def refit_geometry(self, module: nn.Module) -> RefitGeometry | str | None:
+        """Conv1d and Conv2d (im2col patches); transposed and 3-D convolutions are not refit."""
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            return conv_geometry(module)
+        return None
+
 
 class LinearHandler(Handler):
     def update(self, module: nn.Module) -> None:
         assert isinstance(module, nn.Linear)
         module.out_features, module.in_features = module.weight.shape
 
+    def refit_geometry(self, module: nn.Module) -> RefitGeometry | str | None:
+        return linear_geometry()
 
-class BatchNormHandler(Handler):
+
+class NormHandler(Handler):
+    """Batch and instance norms (``_NormBase``): per-channel scale, shift and statistics."""
+
     def update(self, module: nn.Module) -> None:
         assert isinstance(module, nn.modules.batchnorm._NormBase)
         ref = module.weight if module.weight is not None else module.running_mean
         if ref is not None:
             module.num_features = ref.shape[0]
+
+    def role(self, module: nn.Module, tensor: str) -> str:
+        if tensor == "weight":
+            return "norm_scale"
+        if tensor in ("running_mean", "running_var"):
+            return "statistic"
+        return super().role(module, tensor)
+
+
+class BatchNormHandler(NormHandler):
+    """``nn.BatchNorm{1,2,3}d``, lazy and sync batch norms: statistics re-estimated from
+    data after a cut, folded into the layer before them at inference."""
+
+    def running_stats(self, module: nn.Module) -> RunningStats | None:
+        assert isinstance(module, nn.modules.batchnorm._BatchNorm)
+        if not module.track_running_stats or module.running_mean is None:
+            return None
+        return RunningStats(module)
+
+    def folds_at_inference(self, module: nn.Module) -> bool:
+        return True
 
 
 class LayerNormHandler(Handler):
@@ -94,7 +128,8 @@ class TransposedLinearHandler(Handler):
 register_handler_for_name("transformers.pytorch_utils.Conv1D", TransposedLinearHandler())
 register_handler(nn.modules.conv._ConvNd, ConvHandler())
 register_handler(nn.Linear, LinearHandler())
-register_handler(nn.modules.batchnorm._NormBase, BatchNormHandler())
+register_handler(nn.modules.batchnorm._NormBase, NormHandler())
+register_handler(nn.modules.batchnorm._BatchNorm, BatchNormHandler())
 register_handler(nn.LayerNorm, LayerNormHandler())
 register_handler(nn.RMSNorm, LayerNormHandler())
 register_handler(nn.GroupNorm, GroupNormHandler())

@@ -104,7 +104,7 @@ def test_latency_report_keys_and_restored_threads() -> None:
     assert r.throughput == pytest.approx(5 / (r.median_ms / 1e3))
     assert set(r.to_dict()) == {
         "batch_size", "runs", "warmup", "threads", "device", "median_ms", "p90_ms",
-        "mean_ms", "std_ms", "min_ms", "max_ms", "throughput", "form",
+        "mean_ms", "std_ms", "min_ms", "max_ms", "throughput", "form", "q1_ms", "q3_ms",
     }  # fmt: skip
     with pytest.raises(ConfigError, match="runs=0"):
         measure_latency(model, torch.zeros(1, 16), runs=0)

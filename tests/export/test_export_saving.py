@@ -201,7 +201,7 @@ def test_plan_without_inputs_is_refused(tmp_path: Path) -> None:
 
 
 def test_damaged_or_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="no meta.json"):
+    with pytest.raises(ExportError, match="nope does not exist"):
         load(tmp_path / "nope", mlp)
     save(mlp(), tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")

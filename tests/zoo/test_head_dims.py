@@ -34,14 +34,23 @@ def test_gpt2_head_dims_shrink_every_head_and_keep_the_head_count() -> None:
     assert [(a.num_heads, a.head_dim) for a in _attn(fresh)] == after
 
 
-def test_gpt2_head_dim_cut_is_exact() -> None:
-    """GPT-2 scales by a constant computed at init, so zeroed dims = removed dims."""
+def test_gpt2_head_dim_cut_is_not_exact_because_its_scale_reads_the_head_size() -> None:
+    """GPT-2 divides by ``value.size(-1) ** 0.5``: a head-dim cut changes the softmax
+    temperature, however small the change in the outputs (issue #15)."""
     case = gpt2_with_handler()
     res = prunekit.prune(
         case.model, case.example_inputs, module_ratios={"*.c_attn": 0.25},
         attention="head_dims", verify="exact",
     )  # fmt: skip
-    assert all(g.exact for g in res.graph.groups if g.key.endswith("c_attn.weight:1"))
+    c_attn = [g for g in res.graph.groups if g.key.endswith("c_attn.weight:1")]
+    assert c_attn and not any(g.exact for g in c_attn)
+    assert all(
+        any("reads the size of a prunable dim (shape[-1] = 8)" in r for r in g.reasons)
+        for g in c_attn
+    )
+    # whole heads keep the head size: the same scale, an exact cut
+    heads = prunekit.analyze(case.model, case.example_inputs, attention="heads")
+    assert all(g.exact for g in heads.groups if g.key.endswith("c_attn.weight:1"))
 
 
 def test_unknown_attention_unit_lists_the_valid_ones() -> None:
