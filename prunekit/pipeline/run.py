@@ -32,6 +32,8 @@ __all__ = [
 ]  # fmt: skip
 
 MODES = ("prune", "search")
+
+
 @dataclass
 class Stage:
     """One row of the before/after table: accuracy and cost after a stage of the run."""

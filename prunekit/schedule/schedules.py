@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
 from ..cost import CostReport
+from ..errors import ConfigError
 from ..pruner import Pruner, PruneResult
 from ..result import PruneSummary
 from .plan import SchedulePlan
