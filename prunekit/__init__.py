@@ -10,15 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import (
+        allocation,
+        conformance,
         data,
         evaluation,
         export,
+        graph,
+        importance,
         models,
+        plan,
         recovery,
         report,
         schedule,
         search,
         sparsity,
+        surgery,
         testing,
     )
     from .analysis import analyze
@@ -38,12 +44,18 @@ if TYPE_CHECKING:
     from .pruner import Pruner, PruneResult, PruneSummary
     from .schedule import ScheduleResult
     from .sparsity import WeightPruneResult
+    from .spec import CutSpec
 
 __version__ = "0.1.0"
 
+_EXTENSION_POINTS = {"importance", "graph", "surgery", "allocation", "plan", "conformance"}
+"""Where users extend prunekit: criteria (``importance``), graph leaf/op rules (``graph``),
+layer handlers (``surgery``), allocators (``allocation``), plans (``plan``) and the battery
+that checks a new criterion or handler (``conformance``); see ARCHITECTURE.md."""
+
 _SUBMODULES = {
     "data", "evaluation", "export", "models", "recovery", "report", "schedule", "search",
-    "sparsity", "testing",
+    "sparsity", "testing", *_EXTENSION_POINTS,
 }  # fmt: skip
 """Subpackages reachable as attributes (``prunekit.evaluation``)."""
 
@@ -67,6 +79,7 @@ _NAMES = {
     "PruneResult": "pruner",
     "PruneSummary": "pruner",
     "ScheduleResult": "schedule",
+    "CutSpec": "spec",
     "WeightPruneResult": "sparsity",
 }
 """Public name -> the module (relative to ``prunekit``) that defines it."""
@@ -92,6 +105,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ConfigError",
+    "CutSpec",
     "DependencyGraph",
     "EquivalenceError",
     "Group",
@@ -108,12 +122,17 @@ __all__ = [
     "UnsupportedOpWarning",
     "WeightPruneResult",
     "__version__",
+    "allocation",
     "analyze",
+    "conformance",
     "data",
     "evaluation",
     "export",
+    "graph",
+    "importance",
     "load",
     "models",
+    "plan",
     "prune",
     "recovery",
     "report",
@@ -121,5 +140,6 @@ __all__ = [
     "schedule",
     "search",
     "sparsity",
+    "surgery",
     "testing",
 ]

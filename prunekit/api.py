@@ -11,21 +11,14 @@ from .errors import ConfigError
 from .importance import Importance
 from .pruner import Pruner
 from .result import PruneResult
+from .schedule import Callback, Schedule, run_schedule
 from .sparsity.weight_level import WeightPruneResult, is_weight_level, prune_weight_level
+from .spec import CutSpec
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .schedule import Callback, Schedule, ScheduleResult
-
 __all__ = ["prune"]
-
-
-def _run_schedule(pruner: Pruner, schedule: str | Schedule, **kwargs: Any) -> ScheduleResult:
-    """Run ``schedule`` on ``pruner`` (see :func:`prunekit.schedule.run_schedule`)."""
-    from .schedule import run_schedule as run
-
-    return run(pruner, schedule, **kwargs)
 
 
 class _Options(TypedDict, total=False):
@@ -47,6 +40,8 @@ class _Options(TypedDict, total=False):
     verify: str
     calibration_data: Any
     attention: str
+    streams: str
+    spec: CutSpec | None
     steps: int | None
     ramp: str
     callback: Callback | None
@@ -69,7 +64,7 @@ def prune(
     schedule: str | Schedule,
     granularity: Literal["structured"] = "structured",
     **options: Unpack[_Options],
-) -> ScheduleResult: ...
+) -> PruneResult: ...
 @overload
 def prune(
     model: nn.Module,
@@ -99,12 +94,14 @@ def prune(
     verify: str = "exact",
     calibration_data: Any = None,
     attention: str = "heads",
+    streams: str = "keep",
+    spec: CutSpec | None = None,
     schedule: str | Schedule | None = None,
     steps: int | None = None,
     ramp: str = "cubic",
     callback: Callback | None = None,
     granularity: str = "structured",
-) -> PruneResult | ScheduleResult | WeightPruneResult:
+) -> PruneResult | WeightPruneResult:
     """Prune ``model``: remove its lowest-scoring units (or mask its lowest weights).
 
     Args:
@@ -154,12 +151,23 @@ def prune(
             of every head, so heads stay equal in size; head-size attributes follow the cut).
             Code that computes its scale from the head size (SDPA's default) makes these
             groups non-exact.
+        streams: ``"keep"`` (default) leaves model-wide residual streams (a group reaching
+            every block of a stack that holds most of the model's numbered blocks: a
+            transformer's hidden size, :attr:`Group.model_stream`) out of ``ratio``,
+            ``threshold``, ``module_ratios`` and budget cuts, with a warning naming them;
+            a ``group_ratios`` entry naming one still cuts it. ``"prune"``: cut them like
+            any group. A ResNet stage's channels are not model-wide.
+        spec: a :class:`prunekit.spec.CutSpec` instead of the sizing keywords (``ratio``,
+            ``scope``, ``module_ratios``, ``group_ratios``, ``threshold``, ``max_ratio``,
+            ``round_to``, ``streams``, ``target_params``, ``target_macs``): the same fields,
+            built once, e.g. ``CutSpec(target_macs=0.5, round_to=8)``.
         schedule: when to cut: ``None`` (one step), ``"oneshot"``, ``"iterative"``
             (``steps`` steps along a ``ramp``, re-scoring before each), ``"hierarchical"``
             (``steps`` stages, deepest groups first), a registered name (see
             :func:`prunekit.schedule.register_schedule`) or a schedule object
-            (``prunekit.schedule.Iterative(0.5, steps=8)``). Named schedules are sized by
-            ``ratio`` alone.
+            (``prunekit.schedule.Iterative(0.5, steps=8)``). A schedule ramps the whole
+            spec: a ratio, per-module/per-group ratios, or a ``target_macs`` /
+            ``target_params`` budget (e.g. ``target_macs=0.5, schedule="iterative"``).
         steps: iterative steps / hierarchical stages (default 4 / 2).
         ramp: ``"cubic"`` (Zhu & Gupta 2017) or ``"linear"``, for ``"iterative"``.
         callback: ``callback(model, step)`` between steps, e.g. a short fine-tune.
@@ -171,12 +179,13 @@ def prune(
             schedule. On CPU it saves bytes (``result.save(path)``), not time.
 
     Returns:
-        A :class:`PruneResult` (``.model``, ``.plan``, ``.summary()``); with a schedule a
-        :class:`prunekit.schedule.ScheduleResult` (``.model``, ``.plan``: the replayable
-        :class:`~prunekit.schedule.SchedulePlan`, ``.steps``: each step's
-        :class:`PruneResult`, ``.summary()``); at weight level a
-        :class:`prunekit.sparsity.WeightPruneResult` (``.model`` with masks kept during
-        fine-tuning, ``.summary()`` per layer, ``.make_permanent()``, ``.save(path)``).
+        One type per granularity. Structured: a :class:`PruneResult` (``.model``,
+        ``.plan``: the replayable :class:`PruningPlan`, ``.steps``: each step's own
+        result, ``[result]`` for one step, ``.summary()``: costs and widths before the
+        first step and after the last); with a schedule its plan is a list of steps
+        (``plan.steps``). At weight level a :class:`prunekit.sparsity.WeightPruneResult`
+        (``.model`` with masks kept during fine-tuning, ``.summary()`` per layer,
+        ``.make_permanent()``, ``.save(path)``).
 
     Example:
         >>> import torch, prunekit
@@ -192,27 +201,19 @@ def prune(
         >>> round(sparse.summary().weight_sparsity, 2), type(sparse.make_permanent()[0]).__name__
         (0.75, 'Conv2d')
     """
-    sizing: dict[str, Any] = {"module_ratios": module_ratios, "threshold": threshold,
-              "target_params": target_params, "target_macs": target_macs,
-              "group_ratios": group_ratios, "max_ratio": max_ratio < 1.0}  # fmt: skip
     if is_weight_level(granularity):
         check_model(model)
-        sizing.update(round_to=round_to != 1, trace_mode=trace_mode != "eval",
-                      verify=verify != "exact")  # fmt: skip
+        sizing: dict[str, Any] = {"module_ratios": module_ratios, "threshold": threshold,
+                  "target_params": target_params, "target_macs": target_macs,
+                  "group_ratios": group_ratios, "max_ratio": max_ratio < 1.0,
+                  "round_to": round_to != 1, "trace_mode": trace_mode != "eval",
+                  "verify": verify != "exact", "streams": streams != "keep", "spec": spec}  # fmt: skip
         return prune_weight_level(
             model, granularity=granularity, ratio=ratio, importance=importance, scope=scope,
             ignore=ignore, inplace=inplace, schedule=schedule, steps=steps, ramp=ramp,
             callback=callback, structured_only=sorted(k for k, v in sizing.items() if v),
         )  # fmt: skip
-    if schedule is not None:
-        return _run_schedule(
-            Pruner(model, example_inputs, importance=importance, scope=scope, ignore=ignore,
-                   round_to=round_to, inplace=inplace, trace_mode=trace_mode, verify=verify,
-                   calibration_data=calibration_data, attention=attention),
-            schedule, ratio=ratio, steps=steps, ramp=ramp, callback=callback,
-            sizing=sorted(k for k, v in sizing.items() if v),
-        )  # fmt: skip
-    if steps is not None or callback is not None:
+    if schedule is None and (steps is not None or callback is not None):
         raise ConfigError(
             f"steps={steps!r}/callback={callback!r} need a schedule: pass schedule='iterative'"
         )
@@ -221,6 +222,12 @@ def prune(
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
         inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios, verify=verify,
-        calibration_data=calibration_data, attention=attention,
+        calibration_data=calibration_data, attention=attention, streams=streams, spec=spec,
     )  # fmt: skip
-    return pruner.step()
+    if schedule is None:
+        return pruner.step()
+    named = isinstance(schedule, str)
+    return run_schedule(
+        pruner, schedule, ratio=pruner.spec.ratio if named else None, steps=steps, ramp=ramp,
+        callback=callback, sized=pruner.spec.sized,
+    )  # fmt: skip

@@ -81,3 +81,25 @@ def check_finite_outputs(outputs: list[torch.Tensor], inputs: list[torch.Tensor]
         f"the model's outputs on the example inputs are not finite ({', '.join(bad[:4])}), so "
         f"no cut can be verified; {why}"
     )
+
+
+def check_scores(criterion: str, named_scores: Any) -> None:
+    """Raise NonFiniteError if a criterion's scores ((group key, tensor) pairs) hold NaN or
+    infinity: NaN ranks units arbitrarily.
+
+    Example:
+        >>> import torch
+        >>> check_scores("l2", [("fc.weight:0", torch.ones(3))])
+        >>> check_scores("taylor", [("fc.weight:0", torch.tensor([1.0, float("nan")]))])
+        Traceback (most recent call last):
+        ...
+        prunekit.errors.NonFiniteError: importance 'taylor' gave non-finite scores for groups fc.weight:0 (1 nan, 0 inf); the weights are finite, so its calibration data or loss produced them: check the batches for NaN/inf (or use a data-free criterion such as 'l2')
+    """
+    bad = non_finite(named_scores)
+    if bad:
+        raise NonFiniteError(
+            f"importance {criterion!r} gave non-finite scores for groups {', '.join(bad[:4])}"
+            + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+            + "; the weights are finite, so its calibration data or loss produced them: "
+            "check the batches for NaN/inf (or use a data-free criterion such as 'l2')"
+        )

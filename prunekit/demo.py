@@ -54,6 +54,7 @@ search:
     - {importance: l2, scope: global}
     - {importance: l2, scope: local}
   steps: 5
+  max_ratio: 0.9
   recover_epochs: 1
 recovery:
   bn_recalibration: true

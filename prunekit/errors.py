@@ -54,6 +54,11 @@ class EquivalenceError(PrunekitError, AssertionError):
     """Pruning zeroed units changed the model's outputs: an engine bug for that group."""
 
 
+class ConformanceError(PrunekitError, AssertionError):
+    """A criterion or handler broke the contract :mod:`prunekit.conformance` checks; the
+    message names the subject, the check, the reference net and the fix."""
+
+
 class UnsupportedOpWarning(UserWarning):
     """An op the engine cannot map was met; the groups that touch it are frozen."""
 

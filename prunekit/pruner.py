@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,27 +12,32 @@ from torch import nn
 
 from ._modelio import default_inputs
 from .allocation import (
-    AllocationSpec,
     BudgetReport,
     allocator_for,
     check_group_keys,
-    check_target,
     get_allocator,
     resolve_target,
     search_budget,
-    validate_ratio,
 )
-from .allocation.candidates import check_module_patterns, ignored_names, is_ignored
+from .allocation.candidates import (
+    check_module_patterns,
+    ignored_names,
+    is_ignored,
+    kept_streams,
+    warn_kept_streams,
+)
 from .analysis import analyze_copy
-from .checks import check_model, non_finite
+from .checks import check_model, check_scores
 from .cost import CostReport, count_macs, count_params
-from .errors import ConfigError, EquivalenceError, NonFiniteError, NothingToPruneError
+from .errors import ConfigError, EquivalenceError, NothingToPruneError
 from .graph.dependency import DependencyGraph, Group
 from .graph.tracer import ATTENTION_UNITS, MODES
 from .importance import Importance, get_importance
-from .plan import PruningPlan, record_step
-from .recalibration import check_batches_fit, recalibrate_named, warn_stale_bn
+from .plan import PruningPlan, plan_of_choice, record_step
+from .recalibration import check_batches_fit, recalibrate_named, warn_stale_bn_after_prune
 from .result import PruneResult, PruneSummary, measure_untouched
+from .schedule import Callback, Schedule, Step, drive, step_spec
+from .spec import CutSpec
 from .surgery.apply import light_copy, own_storage
 from .verify import check_runs, check_verify, verified_cut
 
@@ -64,11 +68,13 @@ class Pruner:
 
     Each step re-analyses the current (already pruned) model, prepares data-driven criteria
     on it, scores every candidate group, allocates, cuts a copy, and checks that it runs;
-    on any failure the current model is unchanged. How much to cut: ``ratio`` (with
-    ``scope``), ``module_ratios``, ``group_ratios`` (by group key, e.g. from a sensitivity
-    analysis), ``threshold`` (score), or one budget: ``target_params`` /
-    ``target_macs`` (a count, or a float in (0, 1): the fraction of the unpruned cost to
-    keep), met by a binary search on a global threshold with exact trial cuts.
+    on any failure the current model is unchanged. How much to cut is one
+    :class:`~prunekit.spec.CutSpec`: pass it as ``spec=``, or the keywords that build it
+    (``ratio`` with ``scope``, ``module_ratios``, ``group_ratios`` (by group key, e.g. from
+    a sensitivity analysis), ``threshold`` (score), ``max_ratio``, ``round_to``,
+    ``streams``, or one budget: ``target_params`` / ``target_macs``: a count, or a float
+    in (0, 1), the fraction of the unpruned cost to keep, met by a binary search on a
+    global threshold with exact trial cuts). :meth:`run` cuts a schedule's steps.
 
     Attributes:
         model_: the current model (the original until the first step unless ``inplace``).
@@ -107,31 +113,28 @@ class Pruner:
         verify: str = "exact",
         calibration_data: Any = None,
         attention: str = "heads",
+        streams: str = "keep",
+        spec: CutSpec | None = None,
     ) -> None:
-        if ratio is not None:
-            validate_ratio(ratio, scope, round_to)
-        self.spec = AllocationSpec(
+        keywords = CutSpec(
             ratio, scope, dict(module_ratios or {}), threshold, max_ratio, round_to,
-            dict(group_ratios or {}),
+            dict(group_ratios or {}), None, target_params, target_macs, streams,
         )  # fmt: skip
-        self.targets = {
-            k: v
-            for k, v in (("params", target_params), ("macs", target_macs))
-            if v is not None and check_target(k, v)
-        }
-        sized = ratio is not None or threshold is not None or bool(group_ratios)
-        if len(self.targets) > 1 or (self.targets and sized):
+        if spec is not None and keywords != CutSpec():
             raise ConfigError(
-                "pass one way to size the cut: ratio/module_ratios/group_ratios/threshold, or "
-                f"target_params, or target_macs (got ratio={ratio}, threshold={threshold}, "
-                f"group_ratios={group_ratios}, targets={self.targets})"
+                f"pass spec= or the sizing keywords, not both (the keywords say "
+                f"{keywords.meta() | keywords.targets}); e.g. spec=spec.replace(ratio=0.5)"
             )
+        if spec is not None and not isinstance(spec, CutSpec):
+            raise ConfigError(f"spec={spec!r} must be a prunekit.spec.CutSpec")
+        self.spec: CutSpec = keywords if spec is None else spec
         self.importance = importance
         self.criterion = get_importance(importance)
         self.example_inputs = example_inputs
         self.original = check_model(model)
         self.ignored = ignored_names(model, ignore)
         check_module_patterns(model, self.spec.module_ratios)
+        self._warned_streams = False
         self.inplace = inplace
         self.trace_mode = _check_choice("trace_mode", trace_mode, MODES)
         self.attention = _check_choice("attention", attention, ATTENTION_UNITS)
@@ -150,21 +153,25 @@ class Pruner:
     def plan_(self) -> PruningPlan | None:
         return self.plans_[-1] if self.plans_ else None
 
-    def _sized(
-        self, ratio: float | None, targets: dict[str, float] | None
-    ) -> tuple[AllocationSpec, dict[str, float]]:
-        spec, tg = self.spec, dict(self.targets if targets is None else targets)
+    @property
+    def targets(self) -> dict[str, float]:
+        """The budget of the constructor's spec (``{metric: value}``; empty without one)."""
+        return self.spec.targets
+
+    def _sized(self, ratio: float | None, targets: dict[str, float] | None) -> CutSpec:
+        spec = self.spec
+        if targets is not None:
+            clear: dict[str, Any] = {"ratio": None, "threshold": None, "group_ratios": {}}
+            budget = {f"target_{m}": targets.get(m) for m in ("params", "macs")}
+            spec = spec.replace(**clear, **budget)
         if ratio is not None:
-            validate_ratio(ratio, spec.scope, spec.round_to)
-            spec = dataclasses.replace(spec, ratio=ratio)
-            tg = {}
-        sized = spec.ratio is not None or spec.threshold is not None
-        if not tg and not sized and not spec.module_ratios and not spec.group_ratios:
+            spec = spec.replace(ratio=ratio, target_params=None, target_macs=None)
+        if not spec.sized:
             raise ConfigError(
                 f"ratio={ratio!r} and nothing else says how much to cut: pass ratio= in [0, 1), "
                 "module_ratios=, group_ratios=, threshold=, target_params= or target_macs="
             )
-        return spec, tg
+        return spec
 
     def step(
         self,
@@ -172,13 +179,17 @@ class Pruner:
         *,
         targets: dict[str, float] | None = None,
         only: Any = None,
+        spec: CutSpec | None = None,
     ) -> PruneResult:
         """Prune the current model once.
 
-        ``ratio``/``targets`` override the constructor's; ``only`` (group keys) restricts
-        this step to those groups (hierarchical schedules).
+        ``spec`` (a :class:`~prunekit.spec.CutSpec`) replaces the constructor's for this
+        step; ``ratio``/``targets`` override its ratio or budget; ``only`` (group keys)
+        restricts this step to those groups (hierarchical schedules).
         """
-        spec, tg = self._sized(ratio, targets)
+        if spec is not None and (ratio is not None or targets is not None):
+            raise ConfigError("pass spec= or ratio=/targets= to step(), not both")
+        spec = self._sized(ratio, targets) if spec is None else spec
         current = self.model_
         before = (
             measure_untouched(current, self.example_inputs)
@@ -192,10 +203,12 @@ class Pruner:
         with _no_cyclic_gc():  # the step allocates many small objects, all freed by refcount
             try:
                 work, graph, plan, scores, candidates = self._attempt(
-                    current, spec, tg, only, False
+                    current, spec, spec.targets, only, False
                 )
             except EquivalenceError:
-                work, graph, plan, scores, candidates = self._attempt(current, spec, tg, only, True)
+                work, graph, plan, scores, candidates = self._attempt(
+                    current, spec, spec.targets, only, True
+                )
         if not self.inplace:
             own_storage(work, current)  # training the result never writes into ``current``
         # every stage after the cut runs on ``work``: if one fails, ``current`` is as it was
@@ -212,6 +225,47 @@ class Pruner:
         reference = None if self.inplace else current
         return PruneResult(work, plan, graph, self.example_inputs, reference, before)
 
+    def run(
+        self, schedule: Schedule | None = None, *, callback: Callback | None = None
+    ) -> PruneResult:
+        """Cut the steps of ``schedule`` (``None``: one :meth:`step`), re-analysing and
+        re-scoring before each; ``callback(model, i)`` (or the schedule's own) runs between
+        steps (a returned module replaces the model). The schedule's own ``ratio``, if it
+        carries one, sizes the cut; otherwise the spec is ramped (ratio or budget alike).
+
+        Example:
+            >>> import torch, prunekit
+            >>> net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+            >>> res = prunekit.Pruner(net, torch.randn(1, 4), target_params=0.5).run(
+            ...     prunekit.schedule.Iterative(steps=2, ramp="linear"))
+            >>> len(res.steps), res.after.params <= res.before.params // 2
+            (2, True)
+        """
+        if schedule is None:
+            return self.step()
+        if not callable(getattr(schedule, "steps_for", None)):
+            return schedule.run(self)  # type: ignore[attr-defined, no-any-return]
+        own = getattr(schedule, "ratio", None)
+        final = self.spec if own is None else self._sized(own, None)
+        if not final.sized:
+            self._sized(None, None)  # raises: nothing says how much to cut
+        cb = callback if callback is not None else getattr(schedule, "callback", None)
+        results: list[PruneResult] = []
+
+        def apply(step: Step) -> None:
+            spec = step_spec(final, step, [r.plan for r in results], self._baseline_cost)
+            if spec is not None:
+                results.append(self.step(spec=spec, only=step.only))
+
+        def between(i: int) -> None:
+            out = cb(self.model_, i)  # type: ignore[misc]
+            if isinstance(out, nn.Module):
+                self.model_ = out
+
+        drive(schedule.steps_for(self.model_, self.example_inputs), apply,
+              between if cb is not None else None)  # fmt: skip
+        return PruneResult.of_steps(self.model_, results)
+
     def _recalibrate(self, model: nn.Module) -> None:
         """Re-estimate BatchNorm statistics of the cut model (never hand back stale ones).
 
@@ -225,14 +279,7 @@ class Pruner:
         if data is not None and data is not False:
             self.recalibrated_ = recalibrate_named(model, data, label, self.example_inputs)
         elif data is None and not self._warned_bn:
-            self._warned_bn = warn_stale_bn(
-                model, "prune", "no calibration_data",
-                "the pruned model keeps the unpruned model's running statistics (accuracy "
-                "right after a cut can drop to chance)",
-                "pass calibration_data=loader (a few batches of training inputs) or call "
-                "prunekit.recovery.recalibrate_bn(result.model, loader); calibration_data=False "
-                "silences this", stacklevel=4,  # the caller of prunekit.prune
-            )  # fmt: skip
+            self._warned_bn = warn_stale_bn_after_prune(model, stacklevel=4)  # prune()'s caller
 
     def _data_sources(self) -> list[tuple[str, Any, Any]]:
         """(label, batches, inputs function) of every batch source the step will run."""
@@ -247,27 +294,22 @@ class Pruner:
 
     def _check_scores(self, scores: dict[int, torch.Tensor], candidates: list[Group]) -> None:
         """Scores must be finite: NaN ranks units arbitrarily."""
-        bad = non_finite((g.key, scores[g.id]) for g in candidates)
-        if bad:
-            name = self.importance if isinstance(self.importance, str) else type(self.criterion)
-            raise NonFiniteError(
-                f"importance {getattr(name, '__name__', name)!r} gave non-finite scores for "
-                f"groups {', '.join(bad[:4])}"
-                + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
-                + "; the weights are finite, so its calibration data or loss produced them: "
-                "check the batches for NaN/inf (or use a data-free criterion such as 'l2')"
-            )
+        name = self.importance if isinstance(self.importance, str) else type(self.importance)
+        check_scores(
+            str(getattr(name, "__name__", name)), ((g.key, scores[g.id]) for g in candidates)
+        )
 
     def _attempt(
         self,
         current: nn.Module,
-        spec: AllocationSpec,
+        spec: CutSpec,
         tg: dict[str, float],
         only: Any,
         probe: bool,
     ) -> tuple[nn.Module, DependencyGraph, PruningPlan, dict[int, torch.Tensor], list[Group]]:
         """One analyse -> score -> allocate -> cut on a copy of ``current``; ``probe``: probe
-        every group first (else the cut itself is verified, by ``self.verify``)."""
+        every group first (else the cut itself is verified, by ``self.verify``); ``tg`` is
+        ``spec.targets`` (the budget, if any)."""
         # a storage-sharing copy: the cut and zeroing never write into existing tensors, and
         # step() clones whatever is still shared before handing the model out
         work = light_copy(current)
@@ -280,23 +322,26 @@ class Pruner:
         )
         check_batches_fit(work, self._data_sources(), self.example_inputs)
         modules = dict(work.named_modules())
+        streams = kept_streams(graph.groups, spec)
         candidates = [
             g
             for g in graph.groups
-            if not is_ignored(g, self.ignored, modules) and (only is None or g.key in only)
+            if not is_ignored(g, self.ignored, modules)
+            and (only is None or g.key in only)
+            and g.key not in streams
         ]
         if not candidates:
             raise NothingToPruneError(
                 f"{type(current).__name__} has no prunable group ({len(graph.groups)} groups, all "
-                "ignored or frozen); print(prunekit.analyze(model, example_inputs)) shows why"
+                "ignored, frozen or model-wide residual streams kept by streams='keep'); "
+                "print(prunekit.analyze(model, example_inputs)) shows why"
             )
-        prepare = getattr(self.criterion, "prepare", None)
-        if callable(prepare):
-            prepare(work, graph)
+        self._warn_streams(graph, streams)
+        self.criterion.prepare(work, graph)
         scores = {g.id: self.criterion(g, graph.tensors).detach().float().cpu() for g in candidates}
         self._check_scores(scores, candidates)
-        chosen = self._choose(work, graph, candidates, scores, spec, tg, modules)
-        plan = self._plan(graph, candidates, chosen, spec, tg)
+        chosen = self._choose(work, graph, candidates, scores, spec, modules)
+        plan = self._plan(graph, candidates, chosen, spec, sorted(streams))
         if probe:
             plan.apply_to_graph(work, graph)
             check_runs(work, self.example_inputs, graph.example_output)
@@ -310,19 +355,18 @@ class Pruner:
         graph: DependencyGraph,
         candidates: list[Group],
         scores: dict[int, torch.Tensor],
-        spec: AllocationSpec,
-        targets: dict[str, float],
+        spec: CutSpec,
         modules: dict[str, nn.Module],
     ) -> dict[int, list[int]]:
         self.budget_ = None
-        if targets:
-            ((metric, value),) = targets.items()
+        if spec.targets:
+            ((metric, value),) = spec.targets.items()
             target = resolve_target(metric, value, self._baseline_cost(metric))
 
             def cost(cut: dict[int, list[int]]) -> int:
                 trial = light_copy(work)  # cut() never writes into existing tensors
                 try:
-                    self._plan(graph, candidates, cut, spec, targets).apply_to_graph(trial, graph)
+                    self._plan(graph, candidates, cut, spec, []).apply_to_graph(trial, graph)
                     return self._cost(trial, metric)
                 except Exception as exc:  # an unprobed group breaks the trial cut
                     raise EquivalenceError(
@@ -337,7 +381,14 @@ class Pruner:
             return chosen
         if spec.group_ratios:
             check_group_keys(spec.group_ratios, (g.key for g in graph.groups))
-        return get_allocator(allocator_for(spec))(candidates, scores, spec, modules)
+        plain = spec.budgetless()
+        return get_allocator(allocator_for(plain))(candidates, scores, plain, modules)
+
+    def _warn_streams(self, graph: DependencyGraph, streams: set[str]) -> None:
+        """Say once which model-wide residual streams ``streams="keep"`` left out."""
+        if streams and not self._warned_streams:
+            self._warned_streams = True
+            warn_kept_streams([g.name for g in graph.groups if g.key in streams], stacklevel=4)
 
     def _cost(self, model: nn.Module, metric: str) -> int:
         return count_params(model) if metric == "params" else count_macs(model, self.example_inputs)
@@ -355,21 +406,12 @@ class Pruner:
         graph: DependencyGraph,
         candidates: list[Group],
         chosen: dict[int, list[int]],
-        spec: AllocationSpec,
-        targets: dict[str, float],
+        spec: CutSpec,
+        streams: list[str],
     ) -> PruningPlan:
         imp = self.importance
-        extra = spec.meta()
-        meta = {k: extra.pop(k) for k in ("ratio", "scope", "round_to")}
-        meta["importance"] = imp if isinstance(imp, str) else type(imp).__name__
-        meta.update(extra)
-        meta.update({f"target_{k}": v for k, v in targets.items()})
-        if self.trace_mode != "eval":
-            meta["trace_mode"] = self.trace_mode
-        if self.attention != "heads":
-            meta["attention"] = self.attention
-        return PruningPlan(
-            {g.key: chosen[g.id] for g in candidates if chosen[g.id]},
-            {g.key: g.num_units for g in graph.groups},
-            meta,
-        )
+        return plan_of_choice(
+            graph, candidates, chosen, spec,
+            importance=imp if isinstance(imp, str) else type(imp).__name__,
+            streams=streams, trace_mode=self.trace_mode, attention=self.attention,
+        )  # fmt: skip

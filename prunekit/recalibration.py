@@ -41,6 +41,7 @@ __all__ = [
     "recalibrate_named",
     "running_stats",
     "warn_stale_bn",
+    "warn_stale_bn_after_prune",
 ]
 
 
@@ -292,3 +293,16 @@ def recalibrate_named(
             _describe(label, counted.index, inputs, example_inputs, exc)
             + "; the model was left as it was"
         ) from exc
+
+
+def warn_stale_bn_after_prune(model: nn.Module, *, stacklevel: int = 2) -> bool:
+    """:func:`warn_stale_bn` for a cut made without ``calibration_data`` (and no data-driven
+    criterion whose batches could re-estimate the statistics)."""
+    return warn_stale_bn(
+        model, "prune", "no calibration_data",
+        "the pruned model keeps the unpruned model's running statistics (accuracy right "
+        "after a cut can drop to chance)",
+        "pass calibration_data=loader (a few batches of training inputs) or call "
+        "prunekit.recovery.reestimate_bn(result.model, loader); calibration_data=False "
+        "silences this", stacklevel=stacklevel + 1,
+    )  # fmt: skip

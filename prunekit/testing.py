@@ -16,12 +16,20 @@ from torch import nn
 from .allocation.rules import check_fraction
 from .analysis import analyze
 from .checks import check_model
+from .conformance import ConformanceReport, check_criterion, check_handler
 from .cost import count_params
 from .equivalence import ATOL, RTOL, zero_cut_compare
-from .errors import ConfigError, EquivalenceError
+from .errors import ConfigError, ConformanceError, EquivalenceError
 from .graph.dependency import positions_to_remove
 
-__all__ = ["check_equivalence", "EquivalenceReport"]
+__all__ = [
+    "check_equivalence",
+    "EquivalenceReport",
+    "check_criterion",
+    "check_handler",
+    "ConformanceError",
+    "ConformanceReport",
+]
 
 
 @dataclass

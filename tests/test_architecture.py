@@ -2,9 +2,10 @@
 
 The order (lowest first; a room may import its own layer and the layers below it):
 
-    base (errors, registries, model I/O, checks, cost) -> graph -> surgery -> equivalence
-    (the engine's proof: analysis, equivalence) -> importance -> allocation -> plan (plan,
-    verify, BN re-estimation, result) -> pruner -> schedule/sparsity -> api (prune, testing)
+    base (errors, registries, model I/O, checks, cost, the sizing spec) -> graph -> surgery
+    -> equivalence (the engine's proof: analysis, equivalence) -> importance -> allocation
+    -> plan (plan, verify, BN re-estimation, result) -> schedule (what each step reaches)
+    -> pruner -> sparsity -> api (prune, testing)
     -> the rooms on top: data/models/report -> recovery/evaluation/export/deploy -> search
     -> recipe -> pipeline -> cli/demo -> the package's ``__init__``.
 
@@ -21,15 +22,20 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "prunekit"
 
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"errors", "registry", "_modelio", "outputs", "checks", "cost"}),
+    (
+        "base",
+        {"errors", "registry", "_modelio", "outputs", "checks", "cost", "spec", "model_record"},
+    ),
     ("graph", {"graph"}),
     ("surgery", {"surgery"}),
     ("equivalence", {"equivalence", "analysis"}),
     ("importance", {"importance"}),
     ("allocation", {"allocation"}),
     ("plan", {"plan", "verify", "recalibration", "result"}),
+    ("schedule", {"schedule"}),  # what each step reaches, and the one loop; no pruner
     ("pruner", {"pruner"}),
-    ("schedule", {"schedule", "sparsity"}),
+    ("sparsity", {"sparsity"}),
+    ("conformance", {"conformance"}),  # the battery: criteria and handlers, checked
     ("api", {"api", "testing"}),
     # the rooms on top: the core above never imports them
     ("assets", {"data", "models", "report"}),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import torch
 
 from ..errors import ConfigError
 from ..graph.dependency import Group
+from ..spec import check_target
 from .allocate import global_order
 from .rules import clamp_removal, lowest
 
@@ -47,27 +47,6 @@ class BudgetReport:
     def overshoot(self) -> float:
         """How far below the target the cut landed, as a fraction of the baseline."""
         return (self.target - self.achieved) / max(self.baseline, 1)
-
-
-def check_target(metric: str, target: object) -> float:
-    """``target`` if it is a positive count (a whole number) or a fraction in (0, 1).
-
-    Example:
-        >>> check_target("params", 0.5), check_target("macs", 1e6)
-        (0.5, 1000000.0)
-        >>> check_target("macs", 1.5)
-        Traceback (most recent call last):
-        ...
-        prunekit.errors.ConfigError: target_macs=1.5 must be a positive count (a whole number), or a fraction in (0, 1) of the unpruned model's cost to keep
-    """
-    ok = isinstance(target, (int, float)) and not isinstance(target, bool)
-    v = float(target) if ok else float("nan")  # type: ignore[arg-type]
-    if not (math.isfinite(v) and v > 0 and (v < 1.0 or v == int(v))):
-        raise ConfigError(
-            f"target_{metric}={target!r} must be a positive count (a whole number), or a "
-            "fraction in (0, 1) of the unpruned model's cost to keep"
-        )
-    return v
 
 
 def resolve_target(metric: str, target: float, baseline: int) -> int:
@@ -182,7 +161,8 @@ def search_budget(
         raise ConfigError(
             f"target_{metric}={target:,} cannot be met: cutting every prunable unit the caps "
             f"allow still leaves {lowest_cost:,} {metric} (of {baseline:,}); raise the target, "
-            "raise max_ratio, or remove groups from ignore"
+            "raise max_ratio, remove groups from ignore, or pass streams='prune' (model-wide "
+            "residual streams are left out of a cut by default)"
         )
     lo, hi = 0, len(order)  # cost(lo) > target >= cost(hi)
     while hi - lo > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -11,6 +12,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..graph.dependency import Group
+from ..spec import CutSpec
 from ..surgery import get_handler
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "close_names",
     "ignored_names",
     "is_ignored",
+    "kept_streams",
     "producer_modules",
 ]
 
@@ -130,3 +133,31 @@ def producer_modules(group: Group, modules: dict[str, nn.Module]) -> list[str]:
         and get_handler(modules[m.module]).output_dims(modules[m.module]).get(m.tensor) == m.dim
     ]
     return sorted(set(own)) or group.modules()
+
+
+def kept_streams(groups: Iterable[Group], spec: CutSpec) -> set[str]:
+    """Keys of the groups ``spec`` leaves out as model-wide residual streams: with
+    ``streams="keep"``, every :attr:`Group.model_stream` group not named in ``group_ratios``.
+
+    Example:
+        >>> from prunekit.graph.dependency import Group, Member
+        >>> g = Group(0, [Member("embed.weight", 1, [[0], [1]])], True, model_stream=True)
+        >>> sorted(kept_streams([g], CutSpec(0.5))), kept_streams([g], CutSpec(0.5, streams="prune"))
+        (['embed.weight:1'], set())
+    """
+    if spec.streams == "prune":
+        return set()
+    return {g.key for g in groups if g.model_stream and g.key not in spec.group_ratios}
+
+
+def warn_kept_streams(names: list[str], *, stacklevel: int = 2) -> None:
+    """Warn that the model-wide residual stream groups ``names`` were left out of a cut by
+    ``streams="keep"``, with the two ways to cut them."""
+    warnings.warn(
+        f"left {len(names)} model-wide residual stream group(s) out of the cut: "
+        f"{'; '.join(names[:3])}{' ...' if len(names) > 3 else ''}. Cutting one narrows "
+        "every block at once (accuracy can collapse); pass streams='prune' to cut them "
+        "too, or name one in group_ratios=",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )

@@ -8,10 +8,9 @@ import torch
 
 from ..errors import ConfigError
 from ..graph.dependency import Group
+from ..spec import SCOPES
 
 __all__ = ["select_units", "SCOPES"]
-
-SCOPES = ("local", "global")
 
 
 def _keep_count(n: int, n_remove: int, round_to: int) -> int:

@@ -8,21 +8,16 @@ from fnmatch import fnmatchcase
 
 import torch
 
-from ..errors import ConfigError
 from ..graph.dependency import Group
-from .ratio import SCOPES
+from ..spec import check_fraction, validate_ratio
 
-__all__ = ["clamp_removal", "lowest", "module_ratio", "check_fraction", "validate_ratio"]
-
-
-def check_fraction(name: str, value: object, *, upper_inclusive: bool = False) -> float:
-    """``value`` as a float in ``[0, 1)`` (or ``[0, 1]``), else a :class:`ConfigError`."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    v = float(value) if ok else -1.0  # type: ignore[arg-type]
-    if not ok or not 0.0 <= v <= 1.0 or (v == 1.0 and not upper_inclusive):  # NaN fails
-        bound = "]" if upper_inclusive else ")"
-        raise ConfigError(f"{name}={value!r} is outside [0, 1{bound}; pass a fraction of units")
-    return v
+__all__ = [
+    "clamp_removal",
+    "lowest",
+    "module_ratio",
+    "check_fraction",
+    "validate_ratio",
+]  # the checks live in prunekit.spec; re-exported
 
 
 def clamp_removal(n: int, n_remove: int, *, max_ratio: float = 1.0, round_to: int = 1) -> int:
@@ -66,23 +61,3 @@ def module_ratio(
             if fnmatchcase(name, pattern) or name.startswith(pattern + "."):
                 return check_fraction(f"module_ratios[{pattern!r}]", ratio)
     return None
-
-
-def validate_ratio(ratio: object, scope: str, round_to: object) -> None:
-    """Check the arguments of a ratio cut: ``ratio`` in [0, 1), a known scope, ``round_to >= 1``.
-
-    Example:
-        >>> validate_ratio(0.5, "local", 8)
-        >>> validate_ratio(1.5, "local", 1)
-        Traceback (most recent call last):
-        ...
-        prunekit.errors.ConfigError: ratio=1.5 is outside [0, 1); pass the fraction of units to cut
-    """
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
-        raise ConfigError(f"ratio={ratio!r} is not a number; pass a float in [0, 1), e.g. 0.5")
-    if not 0.0 <= float(ratio) < 1.0:
-        raise ConfigError(f"ratio={ratio!r} is outside [0, 1); pass the fraction of units to cut")
-    if scope not in SCOPES:
-        raise ConfigError(f"scope={scope!r} is unknown; use one of {SCOPES}")
-    if not isinstance(round_to, int) or round_to < 1:
-        raise ConfigError(f"round_to={round_to!r} must be a positive int (e.g. 8)")

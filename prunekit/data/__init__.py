@@ -2,7 +2,9 @@
 
 ``load_dataset(name, seed=...)`` returns stratified train/val/test splits of any registered
 set; ``available_datasets()`` lists them. :func:`load_digits` is the older two-way digits
-loader the demo uses.
+loader the demo uses. Text for language models: ``load_text("shakespeare", tokenizer=...,
+split="calibration" | "evaluation")`` (works split by whole work, :mod:`.text`), with
+:func:`token_windows` and :func:`calibration_batch`.
 """
 
 from prunekit.data.cache import CACHE_ENV, cache_dir
@@ -11,6 +13,15 @@ from prunekit.data.registry import available_datasets, load_dataset, register_da
 from prunekit.data.safe_pickle import load_numpy_pickle
 from prunekit.data.sources import ANIMAL_CLASSES, RawDataset
 from prunekit.data.splits import DatasetSplits, Loaders, make_splits, stratified_indices
+from prunekit.data.text import (
+    TextSource,
+    available_text_datasets,
+    calibration_batch,
+    load_text,
+    register_text_dataset,
+    text_works,
+    token_windows,
+)
 
 __all__ = [
     "ANIMAL_CLASSES",
@@ -20,12 +31,19 @@ __all__ = [
     "DatasetSplits",
     "Loaders",
     "RawDataset",
+    "TextSource",
     "available_datasets",
+    "available_text_datasets",
     "cache_dir",
+    "calibration_batch",
     "load_dataset",
     "load_digits",
     "load_numpy_pickle",
+    "load_text",
     "make_splits",
     "register_dataset",
+    "register_text_dataset",
     "stratified_indices",
+    "text_works",
+    "token_windows",
 ]

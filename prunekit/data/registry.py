@@ -17,6 +17,10 @@ mnist1d         (1, 40)      10      3500  500   1000   mnist1d generator (seed 
 
 Names are case-insensitive and ``-`` equals ``_`` (``"animal-mnist"`` works). Register your
 own source with :func:`register_dataset`; it then gets the same splitting and loaders.
+
+Text for language models is a different kind of dataset (token streams split by work, not
+labelled samples): ``shakespeare`` is loaded with :func:`prunekit.data.text.load_text`, and
+:func:`load_dataset` says so when given its name.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..registry import Registry
 from .mnist1d import mnist1d_source
 from .sources import RawDataset, animal_mnist_source, mnist_source, sklearn_source
 from .splits import DatasetSplits, make_splits
+from .text import available_text_datasets, is_text_dataset
 
 __all__ = ["available_datasets", "load_dataset", "register_dataset"]
 
@@ -113,6 +118,12 @@ def load_dataset(
         >>> tuple(x.shape), x.dtype, y.dtype
         ((32, 4), torch.float32, torch.int64)
     """
+    if isinstance(name, str) and is_text_dataset(name) and _key(name) not in _REGISTRY.names():
+        raise DataError(
+            f"dataset {name!r} is a text dataset (token streams for language models), not "
+            "labelled samples; load it with prunekit.data.load_text(name, tokenizer=..., "
+            f"split=...); text datasets: {', '.join(available_text_datasets())}"
+        )
     source = _REGISTRY.get(name)
     key = _key(name)
     raw = source()

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from prunekit.errors import ConfigError
 from prunekit.evaluation._arrays import ArrayLike, as_labels, as_tensor, check_rows
-from prunekit.evaluation.calibration import (
+from prunekit.evaluation.confidence import (
     DEFAULT_BINS,
     expected_calibration_error,
     mean_confidence,

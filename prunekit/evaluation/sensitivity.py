@@ -232,9 +232,7 @@ def analyze_sensitivity(
     candidates = _candidates(model, graph, ignore, groups)
     criterion = get_importance(importance)
     work = copy.deepcopy(model)  # criteria are prepared and the base is measured on a copy
-    prepare = getattr(criterion, "prepare", None)
-    if callable(prepare):
-        prepare(work, graph)
+    criterion.prepare(work, graph)
     base = _metric(eval_fn, work, "on the unpruned model")
     modules = dict(model.named_modules())
     out = Sensitivity(base, tried, {}, {}, {}, {}, {"importance": _name(importance)})

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from prunekit.evaluation._arrays import ArrayLike, as_labels, as_tensor, check_rows
-from prunekit.evaluation.calibration import (
+from prunekit.evaluation.confidence import (
     DEFAULT_BINS,
     expected_calibration_error,
     mean_confidence,

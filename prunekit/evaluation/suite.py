@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from prunekit.errors import ConfigError, DataError
 from prunekit.evaluation._runtime import model_device
-from prunekit.evaluation.calibration import DEFAULT_BINS
+from prunekit.evaluation.confidence import DEFAULT_BINS
 from prunekit.evaluation.cost_profile import CostProfile, profile_cost
 from prunekit.evaluation.fidelity import EmbeddingFidelity, cosine_fidelity
 from prunekit.evaluation.predictions import Predictions, collect_predictions, first_inputs

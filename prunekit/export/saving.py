@@ -8,7 +8,7 @@ model, replays the plans (which rebuilds the pruned shapes) and loads the weight
 Directory layout::
 
     meta.json           format version, prunekit/torch versions, model class, params, inputs
-    plan.json           {"schedule": [step plans...]} (a SchedulePlan)
+    plan.json           {"schedule": [step plans...]} (a PruningPlan of steps)
     model.safetensors   the state_dict, tied tensors stored once
     inputs.safetensors  example inputs for replay (absent for a model never pruned)
     recipe.yaml         the recipe, when given
@@ -39,7 +39,6 @@ from torch import nn
 from ..errors import ExportError, PlanError, PrunekitError
 from ..plan import PruningPlan, pruning_history
 from ..result import PruneResult
-from ..schedule.plan import SchedulePlan
 from .structure import flatten_structure, unflatten_structure
 from .weights import load_weights, read_weights, save_weights
 
@@ -48,7 +47,7 @@ __all__ = ["save", "load", "read_meta", "SAVE_FORMAT"]
 SAVE_FORMAT = 1
 _OPTIONAL = ("inputs.safetensors", "recipe.yaml", "metrics.json", "hf")
 
-PlanLike = PruningPlan | SchedulePlan | Sequence[PruningPlan]
+PlanLike = PruningPlan | Sequence[PruningPlan]
 
 
 @dataclass
@@ -71,14 +70,12 @@ def _class_name(model: nn.Module) -> str:
 
 def _steps_of(plan: PlanLike) -> list[PruningPlan]:
     if isinstance(plan, PruningPlan):
-        return [plan]
-    if isinstance(plan, SchedulePlan):
-        return list(plan.steps)
+        return plan.steps
     steps = list(plan)
     bad = [type(p).__name__ for p in steps if not isinstance(p, PruningPlan)]
     if bad:
         raise ExportError(
-            f"plan= holds a {bad[0]}; pass a PruningPlan, a SchedulePlan or a list of PruningPlan"
+            f"plan= holds a {bad[0]}; pass a PruningPlan (one step or several) or a list of them"
         )
     return steps
 
@@ -175,7 +172,7 @@ def save(
         model_or_result: A model (its pruning history says how it was cut; a model prunekit
             never cut is saved as unpruned) or a :class:`~prunekit.PruneResult`.
         path: The directory to write (created; files of an earlier save are replaced).
-        plan: Override the recorded history: a PruningPlan, SchedulePlan or list of steps.
+        plan: Override the recorded history: a PruningPlan (one step or several) or a list of steps.
         example_inputs: Override the recorded replay inputs (tensor, tuple or dict).
         recipe: Written to ``recipe.yaml`` (``yaml.safe_dump``).
         metrics: Written to ``metrics.json``.
@@ -206,7 +203,7 @@ def save(
     spec, tensors = (
         (None, {}) if art.example_inputs is None else flatten_structure(art.example_inputs)
     )
-    SchedulePlan(steps=art.steps).to_json(out / "plan.json")
+    PruningPlan(steps=art.steps).to_json(out / "plan.json")
     tied = save_weights(art.model, out / "model.safetensors")
     if spec is not None:
         save_file(tensors, str(out / "inputs.safetensors"))
@@ -290,7 +287,7 @@ def _build(model_factory: Callable[[], nn.Module] | nn.Module) -> nn.Module:
 
 def _replay(model: nn.Module, out: Path, meta: dict[str, Any], device: str | torch.device) -> None:
     try:
-        steps = SchedulePlan.from_json(out / "plan.json").steps
+        steps = PruningPlan.from_json(out / "plan.json").steps
     except (PlanError, OSError) as exc:
         raise ExportError(f"cannot read {out / 'plan.json'} ({exc}); save the model again") from exc
     if not steps:

@@ -13,7 +13,7 @@ from torch import nn
 from ..errors import ConfigError
 from .collect import collect_units
 from .context import SplitSite
-from .naming import group_label, stacks_of
+from .naming import block_stacks, group_label, is_model_stream, stacks_of
 from .tracer import TraceResult, call_model, eval_mode, trace
 
 __all__ = ["Member", "Group", "FrozenGroup", "DependencyGraph", "build_graph", "set_role_source"]
@@ -80,6 +80,7 @@ class Group:
     uid: str = ""  # the unique key set by the graph builder (see :attr:`key`)
     label: str = ""  # the readable name set by the graph builder (see :attr:`name`)
     whole_stream: bool = False  # the group runs through every block of a stack
+    model_stream: bool = False  # ... of stacks holding most of the model's blocks (naming.py)
 
     @property
     def num_units(self) -> int:
@@ -107,6 +108,8 @@ class Group:
     def __str__(self) -> str:
         head = f"Group {self.id} ({self.num_units} units, {'exact' if self.exact else 'non-exact'})"
         flag = " [spans the whole residual stream]" if self.whole_stream else ""
+        if self.model_stream:
+            flag += " [model-wide: a cut leaves it out unless streams='prune']"
         lines = [f"{head}: {self.name}{flag}"]
         if not self.exact:
             lines.extend(f"    non-exact: {r}" for r in self.reasons[:3])
@@ -167,6 +170,13 @@ class DependencyGraph:
             lines.append(
                 f"{len(streams)} group(s) span a whole residual stream (cutting one narrows "
                 f"every block): {', '.join(g.key for g in streams[:4])}"
+            )
+        wide = [g for g in self.groups if g.model_stream]
+        if wide:
+            lines.append(
+                f"{len(wide)} of them run through most of the model's blocks (model-wide "
+                f"residual stream: {', '.join(g.key for g in wide[:4])}); a cut leaves them out "
+                "unless streams='prune'"
             )
         lines.extend(str(g) for g in self.groups)
         unsupported = [f for f in self.frozen if f.kind == "unsupported"]
@@ -243,9 +253,10 @@ def _collect(res: TraceResult) -> DependencyGraph:
         for i, r in enumerate(g["roots"]):
             root_to_unit[r] = (gid, i)
     assign_keys(groups)
-    stacks = stacks_of(res.tensors)
+    stacks, blocks = stacks_of(res.tensors), block_stacks(res.tensors)
     for group in groups:
         group.label, group.whole_stream = group_label(group.members, stacks)
+        group.model_stream = group.whole_stream and is_model_stream(group.members, blocks)
     table = res.ctx.table
     splits = []
     for site in res.ctx.splits:

@@ -7,7 +7,7 @@ an object holding the calibration data, e.g. ``Taylor(data=loader, loss_fn=fn)``
 """
 
 from .activation import ActivationMean, APoZ, Wanda
-from .base import NORMALIZATIONS, average_ranks, normalize_scores, spearman
+from .base import NORMALIZATIONS, Criterion, average_ranks, normalize_scores, spearman
 from .calibration import Calibration
 from .datadriven import DataCriterion
 from .datafree import FPGM, LAMP, BNScale, is_norm_weight
@@ -15,7 +15,13 @@ from .fusion import Fuse
 from .gradient import Fisher, MeanGradient, Taylor
 from .loss_contribution import LossContribution
 from .magnitude import Magnitude, RandomImportance, unit_slices
-from .registry import Importance, available_importances, get_importance, register_importance
+from .registry import (
+    FunctionCriterion,
+    Importance,
+    available_importances,
+    get_importance,
+    register_importance,
+)
 from .stats import ACT_STATS, GRAD_STATS, CalibrationStats
 
 __all__ = [
@@ -25,10 +31,12 @@ __all__ = [
     "BNScale",
     "Calibration",
     "CalibrationStats",
+    "Criterion",
     "DataCriterion",
     "FPGM",
     "Fisher",
     "Fuse",
+    "FunctionCriterion",
     "GRAD_STATS",
     "Importance",
     "LAMP",

@@ -9,7 +9,7 @@ import torch
 
 from ..graph.dependency import Group, Member
 from .base import REDUCTIONS, check_choice, reduce_members
-from .calibration import input_dim
+from .calibration import input_dim, input_weight
 from .datadriven import DataCriterion, uniform_fallback
 from .magnitude import unit_slices
 from .registry import register_importance
@@ -26,10 +26,10 @@ def _consumer_values(
     out = []
     for m in group.members:
         mod = crit.modules_.get(m.module)
-        if not m.is_param or m.tensor != "weight" or mod is None:
+        if not m.is_param or mod is None or m.tensor != input_weight(mod):
             continue
-        w = mod._parameters.get("weight")
-        if w is None or input_dim(mod, w) != m.dim or not stats.has(stat, m.module):
+        w = mod._parameters.get(m.tensor)
+        if w is None or input_dim(mod, w, m.tensor) != m.dim or not stats.has(stat, m.module):
             continue
         per_pos = stats.mean(stat, m.module)
         idx = torch.as_tensor(m.indices, dtype=torch.long)
@@ -56,6 +56,7 @@ class ActivationMean(DataCriterion):
     """
 
     NEEDS: ClassVar[tuple[str, ...]] = ("act_abs",)
+    zero_unit_lowest: ClassVar[bool] = True
 
     def score(
         self, group: Group, tensors: dict[str, torch.Tensor], stats: CalibrationStats
@@ -83,6 +84,7 @@ class APoZ(DataCriterion):
     """
 
     NEEDS: ClassVar[tuple[str, ...]] = ("act_zero",)
+    zero_unit_lowest: ClassVar[bool] = True
 
     def score(
         self, group: Group, tensors: dict[str, torch.Tensor], stats: CalibrationStats
@@ -112,6 +114,7 @@ class Wanda(DataCriterion):
 
     reduction: str = "sum"
     NEEDS: ClassVar[tuple[str, ...]] = ("act_sq",)
+    zero_unit_lowest: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_choice("Wanda", "reduction", self.reduction, REDUCTIONS)
@@ -122,9 +125,9 @@ class Wanda(DataCriterion):
     ) -> torch.Tensor | None:
         mod = self.modules_.get(m.module)
         w = tensors.get(m.name)
-        if mod is None or m.tensor != "weight" or w is None or w.dim() < 2:
+        if mod is None or w is None or w.dim() < 2 or m.tensor != input_weight(mod):
             return None
-        dim = input_dim(mod, w)
+        dim = input_dim(mod, w, m.tensor)
         if dim is None or not stats.has("act_sq", m.module):
             return None
         xnorm = stats.sums[f"act_sq/{m.module}"].float().sqrt()

@@ -1,12 +1,51 @@
-"""Shared pieces of every criterion: per-group normalisation, member reduction, ranks."""
+"""The criterion protocol and what every criterion shares: normalisation, reduction, ranks.
+
+A criterion maps a group to one score per unit (higher = keep). Its protocol,
+:class:`Importance`, has two methods: ``prepare(model, graph)``, called once on the
+analysed model before any group is scored (data-driven criteria collect their calibration
+statistics there; the default does nothing), and ``__call__(group, tensors)``.
+:class:`Criterion` is the base class that supplies the no-op ``prepare`` and declares the
+criterion's traits, which the conformance battery (:mod:`prunekit.conformance`) checks:
+
+======================  ==============================================================
+``requires_data``       ``prepare`` needs calibration batches (``data=``,
+                        ``calibration=`` or ``stats=``) and raises
+                        :class:`~prunekit.errors.ConfigError` without them
+``requires_loss``       the calibration pass also needs ``loss_fn`` (gradients, losses)
+``zero_unit_lowest``    magnitude-like: a unit whose every member slice is zero scores
+                        lowest, or ties-lowest (on nets whose nonlinearities map 0 to 0)
+======================  ==============================================================
+
+The built-in traits:
+
+==============================================  ==========  ==========  ===============
+criterion                                       data        loss        zero is lowest
+==============================================  ==========  ==========  ===============
+``l1``, ``l2`` (:class:`Magnitude`)             no          no          yes
+``lamp``, ``bn_scale``                          no          no          yes
+``fpgm``, ``random``                            no          no          no
+``grad``                                        yes         yes         no
+``taylor``, ``taylor_sq``, ``fisher``/``obd``   yes         yes         yes
+``activation``, ``apoz``, ``wanda``             yes         no          yes
+``loss`` (:class:`LossContribution`)            yes         yes         no
+==============================================  ==========  ==========  ===============
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
 import torch
+from torch import nn
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    from ..graph.dependency import DependencyGraph, Group
+
 __all__ = [
+    "Criterion",
+    "Importance",
     "NORMALIZATIONS",
     "REDUCTIONS",
     "check_choice",
@@ -15,6 +54,51 @@ __all__ = [
     "average_ranks",
     "spearman",
 ]
+
+
+@runtime_checkable
+class Importance(Protocol):
+    """A criterion: ``prepare`` once per analysed model, then group -> one score per unit."""
+
+    def prepare(self, model: nn.Module, graph: DependencyGraph) -> None:
+        """Get ready to score the groups of ``graph``, which describes ``model``."""
+
+    def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One finite score per unit of ``group`` (``[group.num_units]``), higher = keep."""
+        ...
+
+
+class Criterion:
+    """Base class of criteria: the default no-op :meth:`prepare` and the declared traits.
+
+    Subclasses implement ``__call__(group, tensors)`` and set the traits that hold (see the
+    module docstring); :func:`prunekit.conformance.check_criterion` checks them.
+
+    Example:
+        >>> import torch, prunekit
+        >>> class Width(Criterion):
+        ...     zero_unit_lowest = False
+        ...     def __call__(self, group, tensors):
+        ...         return torch.arange(group.num_units, dtype=torch.float32)
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+        >>> g = prunekit.analyze(net, torch.randn(1, 3))
+        >>> crit = Width()
+        >>> crit.prepare(net, g)  # the default: nothing to do
+        >>> crit(g.groups[0], g.tensors).tolist()
+        [0.0, 1.0, 2.0, 3.0]
+    """
+
+    requires_data: ClassVar[bool] = False
+    requires_loss: ClassVar[bool] = False
+    zero_unit_lowest: ClassVar[bool] = False
+
+    def prepare(self, model: nn.Module, graph: DependencyGraph) -> None:
+        """Nothing to prepare (data-free criteria); data-driven ones collect stats here."""
+        return None
+
+    def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(group, tensors)")
+
 
 NORMALIZATIONS = ("none", "mean", "max", "sum", "standardise")
 REDUCTIONS = ("sum", "mean", "max")

@@ -22,9 +22,22 @@ __all__ = ["Calibration", "default_inputs", "input_dim", "to_device"]
 LossFn = Callable[[Any, Any], torch.Tensor]
 
 
-def input_dim(module: nn.Module, weight: torch.Tensor) -> int | None:
-    """The dim of ``module.weight`` that indexes its input features (``None`` if unknown)."""
-    return get_handler(module).input_dim(module, "weight", weight.dim())
+def input_dim(module: nn.Module, weight: torch.Tensor, tensor: str = "weight") -> int | None:
+    """The dim of ``module.<tensor>`` that indexes its input features (``None`` if unknown)."""
+    return get_handler(module).input_dim(module, tensor, weight.dim())
+
+
+def input_weight(module: nn.Module) -> str | None:
+    """The name of ``module``'s own weight that reads the module's first input: the first
+    parameter whose handler role is ``"weight"``, with 2+ dims and a known input dim
+    (``weight`` for Linear/Conv, ``in_proj_weight`` for ``nn.MultiheadAttention``);
+    ``None`` if there is none. Activation statistics of ``module`` are taken for it."""
+    for name, p in module._parameters.items():
+        if p is None or p.dim() < 2 or get_handler(module).role(module, name) != "weight":
+            continue
+        if input_dim(module, p, name) is not None:
+            return name
+    return None
 
 
 class Calibration:
@@ -194,9 +207,9 @@ def _tracked(
     params = {n: p for n, p in model.named_parameters() if names is None or n in names}
     modules = {}
     for n, mod in model.named_modules():
-        w = mod._parameters.get("weight")
-        full = f"{n}.weight" if n else "weight"
-        if isinstance(w, torch.Tensor) and w.dim() >= 2 and (names is None or full in names):
+        tensor = input_weight(mod)
+        full = f"{n}.{tensor}" if n else str(tensor)
+        if tensor is not None and (names is None or full in names):
             modules[n] = mod
     return params, modules
 
@@ -259,9 +272,10 @@ def _input_hooks(
 def _input_hook(
     name: str, mod: nn.Module, stats: CalibrationStats, needs: set[str]
 ) -> Callable[[nn.Module, Any], None]:
-    weight = mod._parameters["weight"]
-    assert weight is not None  # guaranteed by _tracked
-    dim = input_dim(mod, weight)
+    tensor = input_weight(mod)
+    weight = mod._parameters[tensor] if tensor is not None else None
+    assert tensor is not None and weight is not None  # guaranteed by _tracked
+    dim = input_dim(mod, weight, tensor)
     size = weight.shape[dim] if dim is not None else -1
     feat = -1 if weight.dim() == 2 else 1
 

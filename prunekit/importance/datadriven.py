@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..graph.dependency import DependencyGraph, Group
-from .base import NORMALIZATIONS, check_choice, normalize_scores
+from .base import NORMALIZATIONS, Criterion, check_choice, normalize_scores
 from .calibration import Calibration, LossFn
 from .stats import GRAD_STATS, CalibrationStats
 
@@ -21,7 +21,7 @@ __all__ = ["DataCriterion", "uniform_fallback"]
 
 
 @dataclass
-class DataCriterion(ABC):
+class DataCriterion(Criterion, ABC):
     """Base class: holds its calibration data and computes scores on the analysed model.
 
     Give either ``data`` (+ ``loss_fn``, ``batches``), a shared ``calibration`` object (so
@@ -40,6 +40,7 @@ class DataCriterion(ABC):
     modules_: dict[str, nn.Module] = field(default_factory=dict, init=False, repr=False)
 
     NEEDS: ClassVar[tuple[str, ...]] = ()
+    requires_data: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_choice(type(self).__name__, "normalize", self.normalize, NORMALIZATIONS)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..graph.dependency import Group, Member
 from ..surgery import role_of
-from .base import NORMALIZATIONS, REDUCTIONS, check_choice, normalize_scores, reduce_members
+from .base import (
+    NORMALIZATIONS,
+    REDUCTIONS,
+    Criterion,
+    check_choice,
+    normalize_scores,
+    reduce_members,
+)
 from .datadriven import uniform_fallback
 from .magnitude import Magnitude, unit_slices
 from .registry import register_importance
@@ -30,7 +38,7 @@ def is_norm_weight(module: nn.Module | None, tensor: str) -> bool:
 
 
 @dataclass
-class FPGM:
+class FPGM(Criterion):
     """Filter pruning via geometric median (He et al. 2019).
 
     For every parameter member whose unit slices have more than one element (filters, rows,
@@ -62,7 +70,7 @@ class FPGM:
 
 
 @dataclass
-class LAMP:
+class LAMP(Criterion):
     """Layer-adaptive magnitude-based pruning score (Lee et al. 2021), per unit.
 
     With ``n_u = ||W_u||_2^2`` in one member, ``score_u = n_u / sum_{v: n_v >= n_u} n_v``
@@ -80,6 +88,7 @@ class LAMP:
 
     reduction: str = "mean"
     normalize: str = "none"
+    zero_unit_lowest: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_choice("LAMP", "reduction", self.reduction, REDUCTIONS)
@@ -100,7 +109,7 @@ class LAMP:
 
 
 @dataclass
-class BNScale:
+class BNScale(Criterion):
     """``|gamma_u|`` of the group's batch-norm scales (Network Slimming, Liu et al. 2017).
 
     The scales are the members with role ``"norm_scale"`` (set by the surgery handlers: the
@@ -126,6 +135,7 @@ class BNScale:
 
     fallback: str = "l2"
     normalize: str = "none"
+    zero_unit_lowest: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_choice("BNScale", "fallback", self.fallback, ("l2", "uniform"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..graph.dependency import DependencyGraph, Group
-from .base import NORMALIZATIONS, average_ranks, check_choice, normalize_scores
+from .base import NORMALIZATIONS, Criterion, average_ranks, check_choice, normalize_scores
 from .registry import Importance, get_importance
 
 __all__ = ["Fuse"]
@@ -19,7 +20,7 @@ _METHODS = ("weighted", "rank")
 
 
 @dataclass
-class Fuse:
+class Fuse(Criterion):
     """Combine criteria: a weighted sum of per-group normalised scores, or of ranks.
 
     ``method="weighted"``: ``sum_i w_i * normalize(s_i)`` with ``normalize`` applied per group
@@ -65,12 +66,19 @@ class Fuse:
         self.weights = [float(w) / total for w in weights]
         self.resolved_ = [get_importance(c) for c in self.criteria]
 
+    @property
+    def data(self) -> Any:
+        """The calibration batches of the first data-driven member (``None`` if none has
+        any): what a cut re-estimates BatchNorm statistics on when no ``calibration_data``
+        is given, as for a single data-driven criterion."""
+        return next(
+            (d for c in self.resolved_ if (d := getattr(c, "data", None)) is not None), None
+        )
+
     def prepare(self, model: nn.Module, graph: DependencyGraph) -> None:
         """Prepare every data-driven member criterion (shared calibrations run once)."""
         for c in self.resolved_:
-            prep = getattr(c, "prepare", None)
-            if callable(prep):
-                prep(model, graph)
+            c.prepare(model, graph)
 
     def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         assert self.weights is not None  # set in __post_init__

@@ -65,6 +65,7 @@ class MeanGradient(DataCriterion):
 
     reduction: str = "mean"
     NEEDS: ClassVar[tuple[str, ...]] = ("grad_abs",)
+    requires_loss: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_choice("MeanGradient", "reduction", self.reduction, REDUCTIONS)
@@ -105,6 +106,8 @@ class Taylor(DataCriterion):
     """
 
     variant: str = "abs"
+    requires_loss: ClassVar[bool] = True
+    zero_unit_lowest: ClassVar[bool] = True
 
     def needs(self) -> tuple[str, ...]:
         return ("wg_sq",) if self.variant == "sq" else ("wg",)
@@ -141,6 +144,8 @@ class Fisher(DataCriterion):
     """
 
     NEEDS: ClassVar[tuple[str, ...]] = ("grad_sq",)
+    requires_loss: ClassVar[bool] = True
+    zero_unit_lowest: ClassVar[bool] = True
 
     def score(
         self, group: Group, tensors: dict[str, torch.Tensor], stats: CalibrationStats

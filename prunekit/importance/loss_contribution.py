@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -51,6 +51,7 @@ class LossContribution(DataCriterion):
 
     chunk: int = 64
     vectorize: bool = True
+    requires_loss: ClassVar[bool] = True
     loss_sums_: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
     base_sum_: float = field(default=0.0, init=False, repr=False)
     batches_: int = field(default=0, init=False, repr=False)

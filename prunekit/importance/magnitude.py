@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ..errors import ConfigError
 from ..graph.dependency import Group, Member
+from .base import Criterion
 from .registry import register_importance
 
 __all__ = ["Magnitude", "RandomImportance", "unit_slices"]
@@ -26,7 +27,7 @@ def unit_slices(member: Member, tensor: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class Magnitude:
+class Magnitude(Criterion):
     """``||W_u||_p`` per member, reduced over the group's parameter members.
 
     Args:
@@ -44,6 +45,7 @@ class Magnitude:
 
     p: int = 2
     reduction: str = "mean"
+    zero_unit_lowest: ClassVar[bool] = True
     _cache_key: int = field(default=0, init=False, repr=False, compare=False)
     _cache: dict[str, tuple[tuple[Any, ...], torch.Tensor]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -97,7 +99,7 @@ class Magnitude:
 
 
 @dataclass
-class RandomImportance:
+class RandomImportance(Criterion):
     """Uniform random scores: the control every criterion must beat."""
 
     seed: int = 0

@@ -15,7 +15,13 @@ resnet56 (C, H, W)         :class:`~prunekit.models.resnet.ResNet56`
 vgg      (C, H, W)         :class:`~prunekit.models.vgg.VGG`
 cnn1d    (C, L), L>=4      :class:`~prunekit.models.cnn1d.CNN1D`
 digits_cnn (1, H, W)       :class:`~prunekit.models.digits_cnn.DigitsCNN`
+smollm2-135m (T,) tokens   pretrained SmolLM2-135M (:func:`~prunekit.models.llm.load_llm`)
 ======== ================= =========================================================
+
+``smollm2-135m`` is a pretrained language model, not a fresh architecture: its outputs are
+logits over its fixed 49 152-token vocabulary and it reads token sequences of any length, so
+``num_classes`` and ``input_shape`` are not used; ``dtype`` is its one keyword argument.
+Use :func:`~prunekit.models.llm.load_llm` to get its tokenizer as well.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
@@ -32,6 +39,7 @@ from ..registry import Registry
 from .cnn1d import CNN1D
 from .digits_cnn import DigitsCNN
 from .lenet import LeNet5
+from .llm import SMOLLM2_135M, load_llm
 from .mlp import MLP
 from .resnet import ResNet20, ResNet56
 from .vgg import VGG, VGG11_SMALL
@@ -219,4 +227,17 @@ register_model("resnet20", _resnet(20))
 register_model("resnet56", _resnet(56))
 register_model("vgg", _vgg)
 register_model("cnn1d", _cnn1d)
+
+
+def _llm(name: str) -> ModelBuilder:
+    def build(
+        *, num_classes: int, input_shape: tuple[int, ...], dtype: torch.dtype = torch.float32
+    ) -> nn.Module:
+        del num_classes, input_shape  # a pretrained LM: fixed vocabulary, any length
+        return load_llm(name, dtype=dtype)[0]
+
+    return build
+
+
 register_model("digits_cnn", _digits_cnn)
+register_model(SMOLLM2_135M, _llm(SMOLLM2_135M))

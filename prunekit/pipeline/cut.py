@@ -21,8 +21,9 @@ from ..importance import DataCriterion, Fuse, Importance, get_importance
 from ..plan import PruningPlan
 from ..pruner import Pruner
 from ..recipe import DataBundle, PruneSpec, Recipe, SearchSpec
+from ..recipe.schema import FinetuneSpec
 from ..recovery import batchnorm_layers, compensate, finetune, recalibrate_bn, task_loss
-from ..schedule import Iterative, SchedulePlan
+from ..schedule import Iterative
 from ..search import Budget, Strategy, search
 from .measure import accuracy_on
 
@@ -34,7 +35,7 @@ class CutOutcome:
     """What the cut produced: the model, its plan, scores and (search) trade-off points."""
 
     model: nn.Module
-    plan: PruningPlan | SchedulePlan
+    plan: PruningPlan
     scores: dict[str, list[float]] = field(default_factory=dict)
     tradeoff: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -76,57 +77,32 @@ def calibrate(model: nn.Module, data: DataBundle) -> int:
     return recalibrate_bn(model, data.train, samples=1024)
 
 
-def _targets(spec: PruneSpec) -> dict[str, float]:
-    if spec.target_macs is not None:
-        return {"macs": spec.target_macs}
-    if spec.target_params is not None:
-        return {"params": spec.target_params}
-    return {}
-
-
-def _ramp(value: float, t: int, steps: int, baseline: int) -> float:
-    """Step ``t`` of ``steps`` toward ``value`` (a fraction to keep, or a count)."""
-    if value < 1:
-        return 1.0 - (1.0 - value) * t / steps
-    return float(round(baseline - (baseline - value) * t / steps))
-
-
 def cut_prune(
     model: nn.Module, recipe: Recipe, data: DataBundle, example: torch.Tensor
 ) -> CutOutcome:
-    """Prune a copy of ``model`` as ``recipe.prune`` says, calibrating BN after every step."""
+    """Prune a copy of ``model`` as ``recipe.prune`` says, calibrating BN after every step.
+
+    The section builds the library's :class:`~prunekit.spec.CutSpec`; ``schedule:
+    iterative`` ramps it (a ratio or a budget alike) over ``steps`` linear steps.
+    """
     spec = recipe.prune
     if spec is None:
         raise RecipeError(
             f"{recipe.source}: the recipe has no prune section; add prune: {{target_macs: 0.5}}"
         )
-    targets = _targets(spec)
     pruner = Pruner(
-        model, example, importance=build_importance(spec, data),
-        ratio=spec.ratio, scope=spec.scope, ignore=list(spec.ignore), round_to=spec.round_to,
-        module_ratios=dict(spec.module_ratios) or None, max_ratio=spec.max_ratio,
-        target_macs=targets.get("macs"), target_params=targets.get("params"),
+        model, example, importance=build_importance(spec, data), ignore=list(spec.ignore),
+        spec=spec.cut_spec(),
         calibration_data=False,  # recalibrated below with :func:`calibrate`, after every step
     )  # fmt: skip
-    if spec.schedule == "iterative" and spec.ratio is not None:
-        out = Iterative(
-            spec.ratio, steps=spec.steps, ramp="linear",
-            callback=lambda m, t: calibrate(m, data),
-        ).run(pruner)  # fmt: skip
-        work: nn.Module = out.model
-    elif spec.schedule == "iterative" and targets:
-        ((metric, value),) = targets.items()
-        base = count_macs(model, example) if metric == "macs" else count_params(model)
-        for t in range(1, spec.steps + 1):
-            pruner.step(targets={metric: _ramp(value, t, spec.steps, base)})
-            if t < spec.steps:
-                calibrate(pruner.model_, data)
-        work = pruner.model_
-    else:
-        work = pruner.step().model
+    schedule = None
+    if spec.schedule == "iterative":
+        schedule = Iterative(steps=spec.steps, ramp="linear",
+                             callback=lambda m, t: calibrate(m, data))  # fmt: skip
+    result = pruner.run(schedule)
+    work = result.model
     samples = calibrate(work, data)
-    plans = pruner.plans_
-    plan: PruningPlan | SchedulePlan = plans[0] if len(plans) == 1 else SchedulePlan(plans)
+    plan = result.plan.steps[0] if len(result.plan.steps) == 1 else result.plan
     scores = {k: v.flatten().tolist() for k, v in pruner.scores_.items()}
     return CutOutcome(work, plan, scores, calibrated_samples=samples)
 
@@ -156,6 +132,7 @@ class _CandidateSteps:
     data: DataBundle
     recover_epochs: int
     compensating: bool
+    settings: FinetuneSpec = field(default_factory=lambda: FinetuneSpec.model_construct())
 
     def finish_cut(self, m: nn.Module) -> None:
         if self.compensating:
@@ -163,8 +140,11 @@ class _CandidateSteps:
         calibrate(m, self.data)
 
     def recover(self, m: nn.Module) -> None:
-        finetune(m, self.data.train, optimizer="adam", lr=1e-3, epochs=self.recover_epochs,
-                 progress=False)  # fmt: skip
+        """The quick recovery of ``recover_epochs``, with the recipe's fine-tuning optimizer,
+        lr and lr schedule (``recovery.finetune``, else the library's defaults)."""
+        ft = self.settings
+        finetune(m, self.data.train, optimizer=ft.optimizer, lr=ft.lr, lr_schedule=ft.lr_schedule,
+                 epochs=self.recover_epochs, progress=False)  # fmt: skip
         calibrate(m, self.data)
 
     def after_curve_cut(self, m: nn.Module) -> None:
@@ -196,7 +176,8 @@ def cut_search(
     if spec.budget is not None:
         budget = Budget(macs=spec.budget.macs, params=spec.budget.params)
 
-    steps = _CandidateSteps(model, data, spec.recover_epochs, recipe.recovery.compensate)
+    steps = _CandidateSteps(model, data, spec.recover_epochs, recipe.recovery.compensate,
+                            recipe.recovery.finetune or FinetuneSpec.model_validate({}))  # fmt: skip
     recover, finish_cut, compensating = steps.recover, steps.finish_cut, steps.compensating
     has_bn = bool(batchnorm_layers(model))
     strategies = _strategies(spec, data)

@@ -19,7 +19,6 @@ from ..export import save
 from ..plan import PruningPlan
 from ..recipe import Recipe
 from ..report import RunRecord, layer_widths, write_report
-from ..schedule import SchedulePlan
 from .cut import CutOutcome, cut_prune, cut_search
 from .measure import evaluation_dict, measure, newly_wrong
 from .progress import Progress, RunInterrupted
@@ -234,16 +233,13 @@ def _cut_stage(
     if stored is not None and model is not None:
         track.reuse("cut")
         plan_data = stored["plan"]
-        plan: PruningPlan | SchedulePlan = (
-            SchedulePlan.from_dict(plan_data) if stored["plan_kind"] == "schedule"
-            else PruningPlan.from_dict(plan_data)
-        )  # fmt: skip
+        plan = PruningPlan.from_dict(plan_data)  # one step, or a list (plan_kind "schedule")
         cut = CutOutcome(model, plan, stored["scores"], stored["tradeoff"], stored["notes"],
                          stored["search"], stored["calibrated_samples"])  # fmt: skip
         return cut, stored["evaluation"]
     cut = _cut(session, mode, progress, track.folder / "search")
     cut_eval = evaluation_dict(measure(cut.model, session.recipe, session.data, latency=False))
-    kind = "schedule" if isinstance(cut.plan, SchedulePlan) else "plan"
+    kind = "schedule" if cut.plan.is_stepped else "plan"
     track.save_model(
         "cut", cut.model, session.example, cut.plan if cut.search is not None else None
     )

@@ -22,6 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from ..spec import (
+    FINETUNE,
+    SEARCH_MAX_RATIO,
+    SEARCH_STEPS,
+    STRATEGY_SCOPE,
+    CutSpec,
+)
+
 __all__ = [
     "MODEL_PREFIXES",
     "DATA_PREFIXES",
@@ -176,23 +184,42 @@ class TrainSpec(_Section):
     _opt = field_validator("optimizer")(_check_optimizer)
 
 
+_CUT = CutSpec()  # the library's defaults, which the recipe's prune section takes
+
+
 class PruneSpec(_Section):
     """``prune``: criterion (a name, or a list fused by rank), scope and one way to size the
     cut (``ratio``, ``target_macs`` or ``target_params``: a fraction to keep or a count),
-    plus ``schedule`` (``one-shot`` or ``iterative`` over ``steps``)."""
+    plus ``schedule`` (``oneshot`` (``one-shot`` is accepted) or ``iterative`` over
+    ``steps``). The sizing fields and their defaults are :class:`prunekit.spec.CutSpec`'s
+    (:meth:`cut_spec` builds it): ``scope`` defaults to ``local``, as in ``prune()``."""
 
     importance: str | list[str] = "l2"
-    scope: Literal["local", "global"] = "global"
+    scope: Literal["local", "global"] = _CUT.scope  # type: ignore[assignment]
     ratio: float | None = Field(None, ge=0, lt=1)
     target_macs: float | None = Field(None, gt=0)
     target_params: float | None = Field(None, gt=0)
-    round_to: int = Field(1, ge=1)
+    round_to: int = Field(_CUT.round_to, ge=1)
     ignore: list[str] = Field(default_factory=list)
     module_ratios: dict[str, float] = Field(default_factory=dict)
-    max_ratio: float = Field(1.0, gt=0, le=1)
-    schedule: Literal["one-shot", "iterative"] = "one-shot"
+    max_ratio: float = Field(_CUT.max_ratio, gt=0, le=1)
+    streams: Literal["keep", "prune"] = _CUT.streams  # type: ignore[assignment]
+    schedule: Literal["oneshot", "iterative"] = "oneshot"
     steps: int = Field(1, ge=1)
     calibration_batches: int = Field(8, ge=1)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_name(cls, value: Any) -> Any:
+        return "oneshot" if value == "one-shot" else value
+
+    def cut_spec(self) -> CutSpec:
+        """The library's :class:`~prunekit.spec.CutSpec` this section says."""
+        return CutSpec(
+            self.ratio, self.scope, dict(self.module_ratios), None, self.max_ratio,
+            self.round_to, target_params=self.target_params, target_macs=self.target_macs,
+            streams=self.streams,
+        )  # fmt: skip
 
     @field_validator("importance")
     @classmethod
@@ -213,7 +240,7 @@ class PruneSpec(_Section):
                 "nothing says how much to cut; add ratio: 0.5, target_macs: 0.5 (keep half "
                 "the MACs) or target_params: 0.5"
             )
-        if self.schedule == "one-shot" and self.steps != 1:
+        if self.schedule == "oneshot" and self.steps != 1:
             raise ValueError(f"steps: {self.steps} needs schedule: iterative")
         return self
 
@@ -235,7 +262,7 @@ class StrategySpec(_Section):
     """One strategy the search compares: a criterion and a scope."""
 
     importance: str = "l2"
-    scope: Literal["local", "global"] = "global"
+    scope: Literal["local", "global"] = STRATEGY_SCOPE  # type: ignore[assignment]
     name: str = ""
 
     _imp = field_validator("importance")(_check_importance)
@@ -251,8 +278,8 @@ class SearchSpec(_Section):
     tolerance: float | None = Field(None, ge=0, lt=1)
     budget: BudgetSpec | None = None
     strategies: list[StrategySpec] = Field(default_factory=lambda: [StrategySpec.model_construct()])
-    steps: int = Field(6, ge=1)
-    max_ratio: float = Field(0.9, gt=0, lt=1)
+    steps: int = Field(SEARCH_STEPS, ge=1)
+    max_ratio: float = Field(SEARCH_MAX_RATIO, gt=0, lt=1)
     recover_epochs: int = Field(0, ge=0)
     curve: list[float] = Field(default_factory=list)
 
@@ -272,12 +299,15 @@ class SearchSpec(_Section):
 
 
 class FinetuneSpec(_Section):
-    """``recovery.finetune``: epochs of fine-tuning after the cut."""
+    """``recovery.finetune``: epochs of fine-tuning after the cut (and the optimizer and lr
+    of a search's quick ``recover_epochs``). Defaults are
+    :class:`prunekit.recovery.FinetuneConfig`'s (:data:`prunekit.spec.FINETUNE`: sgd,
+    lr 0.01, 3 epochs, cosine)."""
 
-    epochs: int = Field(3, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    optimizer: str = "adam"
-    lr_schedule: str = "cosine"
+    epochs: int = Field(FINETUNE.epochs, ge=1)
+    lr: float = Field(FINETUNE.lr, gt=0)
+    optimizer: str = FINETUNE.optimizer
+    lr_schedule: str = FINETUNE.lr_schedule
     patience: int | None = Field(None, ge=1)
 
     _opt = field_validator("optimizer")(_check_optimizer)
@@ -378,7 +408,7 @@ class Recipe(_Section):
         >>> r = Recipe.model_validate({"model": {"name": "mlp"}, "data": {"name": "iris"},
         ...                            "prune": {"ratio": 0.5}})
         >>> r.prune.scope, r.recovery.bn_recalibration, r.run_dir().as_posix()
-        ('global', True, 'runs/run')
+        ('local', True, 'runs/run')
     """
 
     name: str = "run"

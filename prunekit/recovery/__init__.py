@@ -1,11 +1,11 @@
-"""Recovery after pruning: BatchNorm recalibration, fine-tuning, distillation, weight noise,
+"""Recovery after pruning: BN re-estimation (:func:`reestimate_bn`), fine-tuning, distillation, weight noise,
 retraining-free compensation, and sparsity regularisers to train with before pruning.
 
 This package imports nothing at module level that imports the pruner, so
-``prunekit.pruner`` may use :func:`recalibrate_bn`.
+``prunekit.pruner`` may use :func:`reestimate_bn`.
 """
 
-from .batchnorm import batchnorm_layers, inherit_bn_statistics, recalibrate_bn
+from .batchnorm import batchnorm_layers, inherit_bn_statistics, recalibrate_bn, reestimate_bn
 from .compensation import CompensationReport, LayerCompensation, compensate, kept_outputs_from
 from .config import EpochRecord, FinetuneConfig, FinetuneResult
 from .distill import Distillation, kd_loss, mean_pool
@@ -39,6 +39,7 @@ __all__ = [
     "lr_factor",
     "mean_pool",
     "recalibrate_bn",
+    "reestimate_bn",
     "register_lr_schedule",
     "register_optimizer",
     "task_loss",

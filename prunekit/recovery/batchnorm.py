@@ -1,13 +1,18 @@
-"""Re-estimate BatchNorm running statistics on calibration data (no weight update).
+"""BN re-estimation: fresh BatchNorm running statistics from data (no weight update).
 
 Pruning a layer changes the distribution of everything after it, so the running mean and
 variance that BatchNorm layers use at inference go stale: the pruned network then loses far
 more accuracy than its weights justify. Re-estimating them on a few hundred samples (no
 gradient step) recovers most of that loss at almost no cost.
 
-The re-estimation itself (:func:`recalibrate_bn`, :func:`batchnorm_layers`) lives in
+The re-estimation itself (:func:`reestimate_bn`, :func:`batchnorm_layers`) lives in
 :mod:`prunekit.recalibration`, below the pruner, which runs it after every cut; it is
 re-exported here. This module adds :func:`inherit_bn_statistics`.
+
+Naming: ``reestimate_bn`` is the name of BN re-estimation ("calibration" alone means the
+criteria's calibration data, and "confidence calibration" the ECE of
+:mod:`prunekit.evaluation.confidence`); ``recalibrate_bn`` is its former name, kept as an
+alias.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from ..recalibration import running_stats as _running_stats
 from ..surgery import RunningStats
 from .batches import kept_indices
 
-__all__ = ["batchnorm_layers", "inherit_bn_statistics", "recalibrate_bn"]
+__all__ = ["batchnorm_layers", "inherit_bn_statistics", "reestimate_bn", "recalibrate_bn"]
+
+reestimate_bn = recalibrate_bn
+"""BN re-estimation: :func:`prunekit.recalibration.recalibrate_bn` under its new name."""
 
 
 def _columns(bn: RunningStats, stats: bool) -> list[tuple[float, ...]]:

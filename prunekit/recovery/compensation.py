@@ -123,6 +123,11 @@ def kept_outputs_from(result: PruneResult) -> dict[str, list[int]]:
         >>> len(kept_outputs_from(res)["0"])
         3
     """
+    if result.graph is None or len(result.steps) != 1:
+        raise ConfigError(
+            f"kept_outputs_from needs a one-step result (got {len(result.steps)} steps); "
+            "pass result.steps[-1] for the last cut"
+        )
     removals, _ = result.plan.removals(result.graph)
     modules = dict(result.model.named_modules())
     out: dict[str, list[int]] = {}

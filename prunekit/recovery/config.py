@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..spec import FINETUNE
 from .batches import InputsFn
 from .distill import Distillation
 from .losses import LossFn
@@ -26,15 +27,18 @@ Metric = Callable[[nn.Module], float]
 
 @dataclass
 class FinetuneConfig:
-    """Every setting of :func:`prunekit.recovery.finetune` (see there for their meaning), validated."""
+    """Every setting of :func:`prunekit.recovery.finetune` (see there for their meaning), validated.
+
+    The defaults of ``optimizer``, ``lr``, ``momentum``, ``epochs`` and ``lr_schedule`` are
+    :data:`prunekit.spec.FINETUNE`'s, which the recipe's ``recovery.finetune`` reads too."""
 
     loss_fn: LossFn | None = None
-    optimizer: OptimizerSpec = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
+    optimizer: OptimizerSpec = FINETUNE.optimizer
+    lr: float = FINETUNE.lr
+    momentum: float = FINETUNE.momentum
     weight_decay: float = 0.0
-    epochs: int = 3
-    lr_schedule: str = "cosine"
+    epochs: int = FINETUNE.epochs
+    lr_schedule: str = FINETUNE.lr_schedule
     warmup: float = 0.0
     grad_clip: float | None = None
     val_data: Iterable[Any] | None = None

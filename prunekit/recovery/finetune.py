@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..spec import FINETUNE
 from .batches import InputsFn
 from .config import FinetuneConfig, FinetuneResult, Metric, Regularizer
 from .distill import Distillation
@@ -24,12 +25,12 @@ def finetune(
     train_data: Iterable[Any],
     *,
     loss_fn: LossFn | None = None,
-    optimizer: OptimizerSpec = "sgd",
-    lr: float = 0.01,
-    momentum: float = 0.9,
+    optimizer: OptimizerSpec = FINETUNE.optimizer,
+    lr: float = FINETUNE.lr,
+    momentum: float = FINETUNE.momentum,
     weight_decay: float = 0.0,
-    epochs: int = 3,
-    lr_schedule: str = "cosine",
+    epochs: int = FINETUNE.epochs,
+    lr_schedule: str = FINETUNE.lr_schedule,
     warmup: float = 0.0,
     grad_clip: float | None = None,
     val_data: Iterable[Any] | None = None,

@@ -1,66 +1,62 @@
-"""SchedulePlan: the per-step plans of a multi-step prune, replayable in order."""
+"""``SchedulePlan``: deprecated; a plan of several steps is a :class:`~prunekit.plan.PruningPlan`.
+
+``PruningPlan(steps=[...])`` holds the per-step plans (``plan.steps``), serialises to the
+same JSON a ``SchedulePlan`` wrote (``{"schedule": [...], "meta": ...}``) and replays it.
+``SchedulePlan(...)`` still builds one (with a :class:`DeprecationWarning`), and
+``isinstance(plan, SchedulePlan)`` is true for every plan built as a list of steps.
+"""
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
-from pathlib import Path
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
-from torch import nn
-
 from ..errors import PlanError
-from ..plan import PruningPlan, dump_json, load_json
+from ..plan import PruningPlan
 
 __all__ = ["SchedulePlan"]
 
 
-@dataclass
-class SchedulePlan:
-    """Every step's :class:`PruningPlan`, in order. Each step's unit indices refer to the
-    model as the previous steps left it, so replay re-analyses between steps.
+class _StepListMeta(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, PruningPlan) and obj.is_stepped
+
+
+class SchedulePlan(metaclass=_StepListMeta):
+    """Deprecated: use ``PruningPlan(steps=steps, meta=meta)`` (same JSON, same replay).
 
     Example:
-        >>> import torch, prunekit
-        >>> from prunekit.schedule import Iterative
-        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-        >>> out = Iterative(0.5, steps=2).run(prunekit.Pruner(net, torch.randn(1, 4)))
-        >>> plan = prunekit.schedule.SchedulePlan.from_json(out.plan.to_json())
-        >>> plan.apply(net, torch.randn(1, 4))[0].out_features
-        8
+        >>> import warnings, prunekit
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     plan = SchedulePlan([prunekit.PruningPlan({"g": [0]}, {"g": 4})])
+        >>> type(plan).__name__, plan.num_removed, isinstance(plan, SchedulePlan)
+        ('PruningPlan', 1, True)
     """
 
-    steps: list[PruningPlan] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
+    def __new__(  # type: ignore[misc]
+        cls, steps: Sequence[PruningPlan] | None = None, meta: dict[str, Any] | None = None
+    ) -> PruningPlan:
+        warnings.warn(
+            "prunekit.schedule.SchedulePlan is deprecated: a plan of several steps is a "
+            "PruningPlan(steps=[...], meta=...) (same JSON, same replay)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return PruningPlan(steps=list(steps or []), meta=meta)
 
-    @property
-    def num_removed(self) -> int:
-        return sum(p.num_removed for p in self.steps)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schedule": [p.to_dict() for p in self.steps], "meta": dict(self.meta)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SchedulePlan:
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> PruningPlan:
+        """A step-list plan from ``{"schedule": [...], "meta": ...}``."""
         if not isinstance(data, dict) or not isinstance(data.get("schedule"), list):
             raise PlanError(
                 "a schedule plan dict needs a 'schedule' list of step plans; got "
                 f"{sorted(data) if isinstance(data, dict) else type(data).__name__}"
             )
-        return cls([PruningPlan.from_dict(d) for d in data["schedule"]], dict(data.get("meta", {})))
+        return PruningPlan.from_dict(data)
 
-    def to_json(self, path: str | Path | None = None) -> str:
-        """The schedule plan as JSON text, also written to ``path`` when given."""
-        return dump_json(self.to_dict(), path)
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> SchedulePlan:
-        """A schedule plan from JSON text or a file written by :meth:`to_json`."""
-        return cls.from_dict(load_json(text_or_path))
-
-    def apply(self, model: nn.Module, example_inputs: Any, *, inplace: bool = False) -> nn.Module:
-        """Replay every step, in order, on a fresh instance of the same architecture."""
-        work = model if inplace else copy.deepcopy(model)
-        for plan in self.steps:
-            plan.apply(work, example_inputs, inplace=True)
-        return work
+    @staticmethod
+    def from_json(text_or_path: Any) -> PruningPlan:
+        """A plan from JSON text or a file (one step or several)."""
+        return PruningPlan.from_json(text_or_path)

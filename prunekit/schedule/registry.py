@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..allocation import validate_ratio
+from torch import nn
+
 from ..errors import ConfigError, RegistryError
 from ..registry import Registry
-from .schedules import Callback, Hierarchical, Iterative, OneShot, ScheduleResult
+from .schedules import Callback, Hierarchical, Iterative, OneShot, Runner
+from .steps import Step
 
 if TYPE_CHECKING:
-    from ..pruner import Pruner
+    from ..result import PruneResult
 
 __all__ = [
     "Schedule",
@@ -25,13 +27,17 @@ __all__ = [
 
 @runtime_checkable
 class Schedule(Protocol):
-    """Anything with ``run(pruner) -> ScheduleResult`` (``OneShot``, ``Iterative`` ...)."""
+    """What a schedule is: ``steps_for(model, example_inputs) -> [Step, ...]`` says what
+    each step reaches (``OneShot``, ``Iterative``, ``Hierarchical``); the pruner cuts them.
+    Optional attributes: ``ratio`` (a final ratio the schedule carries) and ``callback``.
+    An object with only ``run(pruner)`` (the older protocol) is still accepted."""
 
-    def run(self, pruner: Pruner) -> ScheduleResult: ...
+    def steps_for(self, model: nn.Module, example_inputs: Any) -> list[Step]: ...
 
 
-#: ``factory(ratio, steps, ramp, callback) -> Schedule``; ``steps=None``: the schedule's default.
-ScheduleFactory = Callable[[float, "int | None", str, "Callback | None"], Schedule]
+#: ``factory(ratio, steps, ramp, callback) -> Schedule``; ``steps=None``: the schedule's
+#: default; ``ratio=None``: the schedule ramps the pruner's own spec.
+ScheduleFactory = Callable[["float | None", "int | None", str, "Callback | None"], Schedule]
 
 _REGISTRY: Registry[ScheduleFactory] = Registry(
     "schedule", "a callable (ratio, steps, ramp, callback) -> Schedule", str.lower
@@ -91,26 +97,42 @@ def get_schedule(
         ...
         prunekit.errors.RegistryError: unknown schedule 'gradual'; valid names: hierarchical, iterative, oneshot (or an object with run(pruner))
     """
-    if not isinstance(spec, str):
-        if not callable(getattr(spec, "run", None)):
-            raise RegistryError(
-                f"schedule must be a name ({', '.join(available_schedules())}) or an object "
-                f"with run(pruner), got {type(spec).__name__}"
-            )
-        return spec
-    factory = _REGISTRY.get(spec, " (or an object with run(pruner))")
-    if ratio is None:
+    if ratio is None and isinstance(spec, str):
+        _REGISTRY.get(spec, " (or an object with run(pruner))")
         raise ConfigError(
             f"schedule={spec!r} needs ratio= (the final fraction of units to remove, e.g. 0.5)"
         )
+    return build_schedule(spec, ratio, steps=steps, ramp=ramp, callback=callback)
+
+
+def build_schedule(
+    spec: str | Schedule,
+    ratio: float | None,
+    *,
+    steps: int | None = None,
+    ramp: str = "cubic",
+    callback: Callback | None = None,
+) -> Schedule:
+    """Like :func:`get_schedule`, but ``ratio=None`` is allowed: the schedule then ramps the
+    pruner's own spec (a ratio, per-module/per-group ratios or a budget)."""
+    if not isinstance(spec, str):
+        if not callable(getattr(spec, "steps_for", None)) and not callable(
+            getattr(spec, "run", None)
+        ):
+            raise RegistryError(
+                f"schedule must be a name ({', '.join(available_schedules())}) or an object "
+                f"with steps_for(model, inputs) or run(pruner), got {type(spec).__name__}"
+            )
+        return spec
+    factory = _REGISTRY.get(spec, " (or an object with run(pruner))")
     return factory(ratio, steps, ramp, callback)
 
 
-def _iterative(r: float, steps: int | None, ramp: str, cb: Callback | None) -> Schedule:
+def _iterative(r: float | None, steps: int | None, ramp: str, cb: Callback | None) -> Schedule:
     return Iterative(r, steps=4 if steps is None else steps, ramp=ramp, callback=cb)
 
 
-def _hierarchical(r: float, steps: int | None, ramp: str, cb: Callback | None) -> Schedule:
+def _hierarchical(r: float | None, steps: int | None, ramp: str, cb: Callback | None) -> Schedule:
     return Hierarchical(r, stages=2 if steps is None else steps, callback=cb)
 
 
@@ -120,20 +142,21 @@ register_schedule("hierarchical", _hierarchical)
 
 
 def run_schedule(
-    pruner: Pruner,
+    pruner: Runner,
     schedule: str | Schedule,
     *,
     ratio: float | None = None,
     steps: int | None = None,
     ramp: str = "cubic",
     callback: Callback | None = None,
-    sizing: list[str] | None = None,
-) -> ScheduleResult:
-    """Build ``schedule`` (by name, for ``ratio``) and run it on ``pruner``.
+    sized: bool = False,
+) -> PruneResult:
+    """Build ``schedule`` (by name) and run it on ``pruner`` (a :class:`prunekit.Pruner`).
 
-    ``sizing`` names the other sizing options the caller got (``module_ratios``,
-    ``target_macs`` ...): a schedule sizes every step by its own ratio ramp, so any of them
-    is an error, as are ``ratio``/``steps``/``callback`` next to a schedule object.
+    A named schedule ramps ``ratio`` or, without one, the pruner's own spec (``sized``:
+    whether it says how much to cut, e.g. ``target_macs``); a schedule object carries its
+    own steps and callback (and maybe ratio), so ``steps``/``callback`` next to it are an
+    error, as is a sizing keyword next to an object with its own ratio.
 
     Example:
         >>> import torch, prunekit
@@ -143,19 +166,14 @@ def run_schedule(
         >>> [p.num_removed for p in out.plan.steps]
         [2, 2]
     """
-    if sizing:
-        raise ConfigError(
-            f"schedule={schedule!r} sizes every step by its ratio ramp; {sizing} cannot be "
-            "combined with it: pass ratio= alone (or call Pruner.step yourself)"
-        )
-    if not isinstance(schedule, str) and (
-        ratio is not None or steps is not None or callback is not None
-    ):
-        raise ConfigError(
-            f"schedule={type(schedule).__name__} carries its own ratio, steps and callback: "
-            "pass them to it, not to prune() (or pass the schedule by name)"
-        )
-    sched = get_schedule(schedule, ratio, steps=steps, ramp=ramp, callback=callback)
-    if isinstance(schedule, str):
-        validate_ratio(ratio, pruner.spec.scope, pruner.spec.round_to)
-    return sched.run(pruner)
+    if not isinstance(schedule, str):
+        own = getattr(schedule, "ratio", None) is not None
+        if steps is not None or callback is not None or (own and (ratio is not None or sized)):
+            raise ConfigError(
+                f"schedule={type(schedule).__name__} carries its own ratio, steps and callback: "
+                "pass them to it, not to prune() (or pass the schedule by name)"
+            )
+    elif ratio is None and not sized:
+        get_schedule(schedule)  # raises: a named schedule needs something to ramp
+    sched = build_schedule(schedule, ratio, steps=steps, ramp=ramp, callback=callback)
+    return pruner.run(sched, callback=callback)  # type: ignore[no-any-return]

@@ -1,70 +1,30 @@
-"""When to cut: one-shot, iterative (linear or cubic ramp), hierarchical (deepest first)."""
+"""When to cut: one-shot, iterative (linear or cubic ramp), hierarchical (deepest first).
+
+A schedule says what each step reaches (:meth:`steps`, a list of
+:class:`~prunekit.schedule.Step`); :meth:`prunekit.Pruner.run` (or ``schedule.run(pruner)``)
+cuts them. A schedule's own ``ratio`` (``Iterative(0.5)``) sizes the cut; without one
+(``Iterative(steps=4)``) the pruner's spec is ramped: a ratio, per-module/per-group ratios
+or a MACs/params budget alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import nn
 
-from ..cost import CostReport
 from ..errors import ConfigError
-from ..pruner import Pruner, PruneResult
-from ..result import PruneSummary
-from .plan import SchedulePlan
+from .steps import Step
 
-__all__ = ["Callback", "OneShot", "Iterative", "Hierarchical", "ScheduleResult", "ramp"]
+if TYPE_CHECKING:
+    from ..result import PruneResult
+
+__all__ = ["Callback", "OneShot", "Iterative", "Hierarchical", "ramp"]
 
 Callback = Callable[[nn.Module, int], object]
 _RAMPS = ("linear", "cubic")
-
-
-@dataclass
-class ScheduleResult:
-    """The final model, the replayable plan, and every step's :class:`PruneResult`.
-
-    ``before``/``after`` are the costs of the unpruned and the final model, and
-    :meth:`summary` reports them with each group's width before the first step and after
-    the last, like :meth:`PruneResult.summary` does for one step.
-    """
-
-    model: nn.Module
-    plan: SchedulePlan
-    steps: list[PruneResult] = field(default_factory=list)
-
-    def _ends(self) -> tuple[PruneResult, PruneResult]:
-        if not self.steps:
-            raise ConfigError("the schedule made no step (every ratio was 0): nothing to report")
-        return self.steps[0], self.steps[-1]
-
-    @property
-    def before(self) -> CostReport:
-        """Params and MACs of the unpruned model."""
-        return self._ends()[0].before
-
-    @property
-    def after(self) -> CostReport:
-        """Params and MACs of the final model."""
-        return self._ends()[1].after
-
-    def widths(self) -> list[tuple[str, int, int]]:
-        """``(group key, width before the first step, width after the last)`` per group."""
-        first = self._ends()[0].plan
-        now = dict(first.group_sizes)
-        for p in self.plan.steps:
-            for key, size in p.group_sizes.items():
-                if key in now:
-                    now[key] = size - len(p.removed.get(key, []))
-        return [(k, first.group_sizes[k], now[k]) for k in first.group_sizes]
-
-    def summary(self) -> PruneSummary:
-        """Params, MACs and group widths before the first step and after the last."""
-        return PruneSummary(self.before, self.after, self.widths())
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict: the schedule plan and the summary."""
-        return {"plan": self.plan.to_dict(), "summary": self.summary().to_dict()}
 
 
 def ramp(final: float, steps: int, kind: str = "cubic", initial: float = 0.0) -> list[float]:
@@ -94,20 +54,11 @@ def ramp(final: float, steps: int, kind: str = "cubic", initial: float = 0.0) ->
     return out
 
 
-def _run(
-    pruner: Pruner,
-    ratios: list[float] | Callable[[int, list[PruneResult]], float],
-    callback: Callback | None,
-    only: list[set[str] | None],
-) -> ScheduleResult:
-    results: list[PruneResult] = []
-    for i, keys in enumerate(only):
-        r = ratios(i, results) if callable(ratios) else ratios[i]
-        if r > 0:
-            results.append(pruner.step(r, only=keys))
-        if callback is not None and i < len(only) - 1:
-            callback(pruner.model_, i)
-    return ScheduleResult(pruner.model_, SchedulePlan([res.plan for res in results]), results)
+class Runner(Protocol):
+    """What a schedule's :meth:`run` needs: :class:`prunekit.Pruner` (typed here without
+    importing it: a schedule says what to cut, the pruner does it)."""
+
+    def run(self, schedule: Any = None, *, callback: Callback | None = None) -> Any: ...
 
 
 @dataclass
@@ -122,10 +73,16 @@ class OneShot:
         8
     """
 
-    ratio: float
+    ratio: float | None = None
+    callback: Callback | None = None
 
-    def run(self, pruner: Pruner) -> ScheduleResult:
-        return _run(pruner, [self.ratio], None, [None])
+    def steps_for(self, model: nn.Module, example_inputs: Any) -> list[Step]:
+        """One step, the whole target."""
+        return [Step()]
+
+    def run(self, pruner: Runner) -> PruneResult:
+        """Cut on ``pruner`` (a :class:`prunekit.Pruner`)."""
+        return pruner.run(self)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -150,14 +107,41 @@ class Iterative:
         ([14, 12, 10], 8)
     """
 
-    final_ratio: float
+    final_ratio: float | None = None
     steps: int = 4
     ramp: str = "cubic"
     callback: Callback | None = None
     initial: float = 0.0
 
+    @property
+    def ratio(self) -> float | None:
+        """The final ratio this schedule carries (``None``: the pruner's spec sizes it)."""
+        return self.final_ratio
+
+    def fractions(self) -> list[float]:
+        """How far along to the final target each step goes (cumulative, ends at 1).
+
+        Example:
+            >>> Iterative(steps=2, ramp="linear").fractions(), Iterative(0.5, steps=2).fractions()
+            ([0.5, 1.0], [0.875, 1.0])
+        """
+        final = 0.5 if self.final_ratio is None else self.final_ratio
+        if self.final_ratio is None and self.initial:
+            raise ConfigError(
+                f"Iterative(initial={self.initial}) needs final_ratio= (initial is a ratio)"
+            )
+        cum = ramp(final, self.steps, self.ramp, self.initial)
+        return [min(1.0, s / final) if final else 0.0 for s in cum]
+
+    def steps_for(self, model: nn.Module, example_inputs: Any) -> list[Step]:
+        """``steps`` steps along the ramp."""
+        f = self.fractions()
+        return [Step(v, f[i - 1] if i else 0.0) for i, v in enumerate(f)]
+
     def ratios(self) -> list[float]:
-        """The per-step ratios (of the units left before each step)."""
+        """The nominal per-step ratios (of the units left before each step)."""
+        if self.final_ratio is None:
+            raise ConfigError("Iterative.ratios() needs final_ratio= (the final ratio)")
         cum = ramp(self.final_ratio, self.steps, self.ramp, self.initial)
         prev, out = 0.0, []
         for s in cum:
@@ -165,18 +149,9 @@ class Iterative:
             prev = s
         return out
 
-    def run(self, pruner: Pruner) -> ScheduleResult:
-        cum = ramp(self.final_ratio, self.steps, self.ramp, self.initial)
-
-        def ratio(t: int, done: list[PruneResult]) -> float:
-            if not done:
-                return cum[t]
-            first, last = done[0].plan, done[-1].plan
-            total = sum(first.group_sizes[k] for k in first.group_sizes)
-            left = sum(last.group_sizes.values()) - last.num_removed
-            return max(0.0, 1.0 - (1.0 - cum[t]) * total / max(left, 1))
-
-        return _run(pruner, ratio, self.callback, [None] * self.steps)
+    def run(self, pruner: Runner) -> PruneResult:
+        """Cut on ``pruner`` (a :class:`prunekit.Pruner`)."""
+        return pruner.run(self)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -197,17 +172,21 @@ class Hierarchical:
         [['2.weight:0'], ['0.weight:0']]
     """
 
-    ratio: float
+    ratio: float | None = None
     stages: int = 2
     callback: Callback | None = None
 
-    def run(self, pruner: Pruner) -> ScheduleResult:
+    def steps_for(self, model: nn.Module, example_inputs: Any) -> list[Step]:
+        """One step per stage, each the whole target of its chunk of groups."""
         from ..analysis import analyze
 
         if not isinstance(self.stages, int) or self.stages < 1:
             raise ConfigError(f"stages={self.stages!r} must be a positive int")
-        keys = [g.key for g in analyze(pruner.model_, pruner.example_inputs).groups]
+        keys = [g.key for g in analyze(model, example_inputs).groups]
         n = max(1, min(self.stages, len(keys)))
         chunks = [keys[i * len(keys) // n : (i + 1) * len(keys) // n] for i in range(n)]
-        only: list[set[str] | None] = [set(c) for c in reversed(chunks)]
-        return _run(pruner, [self.ratio] * n, self.callback, only)
+        return [Step(only=frozenset(c)) for c in reversed(chunks)]
+
+    def run(self, pruner: Runner) -> PruneResult:
+        """Cut on ``pruner`` (a :class:`prunekit.Pruner`)."""
+        return pruner.run(self)  # type: ignore[no-any-return]

@@ -23,6 +23,8 @@ from torch import nn
 
 from ..api import prune
 from ..plan import PruningPlan
+from ..schedule import Iterative, Step, step_spec
+from ..spec import CutSpec
 from .spec import Strategy
 
 __all__ = [
@@ -123,42 +125,22 @@ def seeded(seed: int) -> Iterator[None]:
 
 def step_fraction(final: float, step: int, steps: int) -> float:
     """The fraction of the *remaining* units step ``step`` (1-based) cuts, so that the
-    cumulative cut grows linearly to ``final`` over ``steps`` steps.
+    cumulative cut grows linearly to ``final`` over ``steps`` steps (how a schedule ramps a
+    per-group ratio, :func:`prunekit.schedule.step_spec`).
 
     Example:
         >>> [round(step_fraction(0.5, t, 2), 6) for t in (1, 2)]  # 25% of all, then 1/3 of 75%
         [0.25, 0.333333]
     """
-    done, target = final * (step - 1) / steps, final * step / steps
-    return max(0.0, 1.0 - (1.0 - target) / (1.0 - done))
-
-
-def _prune_args(strategy: Strategy, ignore: list[str]) -> dict[str, Any]:
-    return {
-        "importance": strategy.importance,
-        "ignore": ignore,
-        "round_to": strategy.round_to,
-        "max_ratio": strategy.max_group_ratio,
-    }
-
-
-def _ratio_args(strategy: Strategy, ratio: float, step: int, steps: int) -> dict[str, Any]:
-    """``prune`` sizing arguments for step ``step`` of a cut to overall ``ratio``."""
-    groups = strategy.group_ratios(ratio)
-    if groups is not None:
-        return {"group_ratios": {k: step_fraction(v, step, steps) for k, v in groups.items()}}
-    modules = strategy.module_ratios or {}
-    return {
-        "ratio": step_fraction(ratio, step, steps),
-        "scope": strategy.scope,
-        "module_ratios": {k: step_fraction(v, step, steps) for k, v in modules.items()} or None,
-    }
+    spec = step_spec(CutSpec(group_ratios={"g": final}), Step(step / steps, (step - 1) / steps),
+                     [], lambda metric: 0)  # fmt: skip
+    return spec.group_ratios["g"] if spec is not None else 0.0
 
 
 def _steps(
     model: nn.Module,
     example_inputs: Any,
-    sizing: Callable[[int], dict[str, Any]],
+    spec: CutSpec,
     strategy: Strategy,
     *,
     ignore: list[str],
@@ -167,16 +149,20 @@ def _steps(
     seed: int,
     known: Known | None,
 ) -> Cut:
-    current, plans = model, []
-    for t in range(1, steps + 1):
-        args = {**_prune_args(strategy, ignore), **sizing(t)}
-        res = prune(current, example_inputs, inplace=t > 1, **args)
-        plans.append(res.plan)
-        if steps == 1 and known is not None and known(plan_signature(plans)):
-            return Cut(res.model, plans, finished=False)
-        reseed(seed + t)
-        current = finish(res.model, t)
-    return Cut(current, plans)
+    """Cut ``spec`` in ``steps`` linear steps (one schedule run), finishing after each."""
+
+    def between(m: nn.Module, i: int) -> nn.Module:
+        reseed(seed + i + 1)
+        return finish(m, i + 1)
+
+    schedule = Iterative(steps=steps, ramp="linear", callback=between) if steps > 1 else None
+    res = prune(model, example_inputs, importance=strategy.importance, ignore=ignore, spec=spec,
+                schedule=schedule)  # fmt: skip
+    plans = res.plan.steps
+    if steps == 1 and known is not None and known(plan_signature(plans)):
+        return Cut(res.model, plans, finished=False)
+    reseed(seed + steps)
+    return Cut(finish(res.model, steps), plans)
 
 
 def cut_at_ratio(
@@ -202,13 +188,9 @@ def cut_at_ratio(
         >>> cut.model[0].out_features, [p.num_removed for p in cut.plans], cut.ratio
         (8, [4, 4], 0.5)
     """
-
-    def sizing(t: int) -> dict[str, Any]:
-        return _ratio_args(strategy, ratio, t, steps)
-
     with seeded(seed):
-        return _steps(model, example_inputs, sizing, strategy, ignore=ignore, steps=steps,
-                      finish=finish, seed=seed, known=known)  # fmt: skip
+        return _steps(model, example_inputs, strategy.spec(ratio), strategy, ignore=ignore,
+                      steps=steps, finish=finish, seed=seed, known=known)  # fmt: skip
 
 
 def cut_to_target(
@@ -227,7 +209,8 @@ def cut_to_target(
 ) -> Cut:
     """Cut to at most ``target`` params or MACs with ``prune``'s budget search (global ranking).
 
-    With several steps the absolute target falls linearly from ``baseline`` to ``target``.
+    With several steps the absolute target falls linearly from the unpruned cost to
+    ``target`` (``baseline``: that cost, as the search measured it).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
@@ -236,13 +219,9 @@ def cut_to_target(
         >>> sum(p.numel() for p in cut.model.parameters()) <= 60
         True
     """
-
-    def sizing(t: int) -> dict[str, Any]:
-        goal = max(1, int(baseline - (baseline - target) * t / steps)) if t < steps else target
-        return {f"target_{metric}": goal}
-
+    spec = strategy.spec(None).replace(**{f"target_{metric}": target})
     with seeded(seed):
-        return _steps(model, example_inputs, sizing, strategy, ignore=ignore, steps=steps,
+        return _steps(model, example_inputs, spec, strategy, ignore=ignore, steps=steps,
                       finish=finish, seed=seed, known=known)  # fmt: skip
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from torch import nn
 
 from ..plan import PruningPlan
-from ..schedule import SchedulePlan
 
 __all__ = ["Baseline", "SearchPoint", "CrossValidation", "SearchResult"]
 
@@ -122,8 +121,8 @@ class SearchResult:
     Attributes:
         model: the chosen pruned, calibrated and recovered model (in eval mode).
         best: the chosen :class:`SearchPoint`.
-        plan: its cut (a :class:`~prunekit.PruningPlan`, or a
-            :class:`~prunekit.schedule.SchedulePlan` for ``schedule_steps > 1``); replay it
+        plan: its cut (a :class:`~prunekit.PruningPlan`; a list of steps for
+            ``schedule_steps > 1``); replay it
             on the unpruned model, then recover, to rebuild ``model``.
         points: every point tried, in the order first measured.
         baseline: the unpruned model's cost and metric.
@@ -137,7 +136,7 @@ class SearchResult:
 
     model: nn.Module
     best: SearchPoint
-    plan: PruningPlan | SchedulePlan
+    plan: PruningPlan
     points: list[SearchPoint]
     baseline: Baseline
     mode: str

@@ -21,8 +21,9 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError, SearchError
+from ..plan import PruningPlan
 from ..recalibration import warn_stale_bn
-from ..schedule import SchedulePlan
+from ..spec import SEARCH_MAX_RATIO, SEARCH_STEPS
 from .bisect import largest_passing, smallest_fitting
 from .checkpoint import SearchCheckpoint
 from .engine import SearchConfig, SearchRun, score
@@ -52,8 +53,8 @@ def search(
     strategies: Sequence[Strategy] | None = None,
     recover: Callable[[nn.Module], Any] | None = None,
     calibrate: Callable[[nn.Module], Any] | None = None,
-    steps: int = 8,
-    max_ratio: float = 0.95,
+    steps: int = SEARCH_STEPS,
+    max_ratio: float = SEARCH_MAX_RATIO,
     schedule_steps: int = 1,
     checkpoint: str | Path | None = None,
     cv_metrics: Sequence[Metric] | None = None,
@@ -68,11 +69,11 @@ def search(
     **Pass ``calibrate`` for models with BatchNorm.** A cut changes the inputs of the
     layers after it, so their BatchNorm running statistics are stale; without
     ``calibrate`` each candidate is measured with those stale statistics and the search
-    underrates every cut. ``calibrate`` (e.g. a BN recalibration: forward passes over a few
+    underrates every cut. ``calibrate`` (e.g. a BN re-estimation: forward passes over a few
     training batches in train mode, no gradient steps) runs right after every cut, before
     ``recover`` and before ``metric``, so no cut model is ever measured with stale
     statistics. It defaults to ``None`` only because the search cannot know your data:
-    ``calibrate=lambda m: prunekit.recovery.recalibrate_bn(m, train_loader)``.
+    ``calibrate=lambda m: prunekit.recovery.reestimate_bn(m, train_loader)``.
 
     Args:
         model: the trained model; it is not modified.
@@ -165,7 +166,7 @@ def _finish(
     plan = (
         plans[0]
         if config.schedule_steps == 1
-        else SchedulePlan(plans, {"strategy": best.strategy, "ratio": best.ratio})
+        else PruningPlan(steps=plans, meta={"strategy": best.strategy, "ratio": best.ratio})
     )
     cv = None
     if folds is not None:
@@ -225,7 +226,7 @@ def _budget(run: SearchRun, strategy: Strategy) -> list[str]:
     unreachable = [
         f"strategy {strategy.name!r} cannot reach the budget ({config.budget.metric} <= "
         f"{target:,}): cutting ratio {upper:.3f} is not enough; raise max_ratio or "
-        "max_group_ratio, or loosen the budget"
+        "the strategy's max_ratio, or loosen the budget"
     ]
     if config.budget.metric != "latency" and strategy.is_plain_global:
         try:
@@ -274,7 +275,7 @@ def _infeasible(run: SearchRun, points: list[SearchPoint], notes: list[str]) -> 
             f"no candidate met tolerance={run.config.tolerance}: the unpruned metric is "
             f"{base.metric:.4f}, the smallest ratio tried ({low.ratio:.4f}, strategy "
             f"{low.strategy!r}) scored {low.metric:.4f}; raise the tolerance, pass calibrate= "
-            "(BatchNorm recalibration) and recover= (fine-tuning), or raise steps to try "
+            "(BatchNorm re-estimation) and recover= (fine-tuning), or raise steps to try "
             "smaller ratios"
         )
     return (
@@ -374,5 +375,5 @@ def _warn_stale_bn(model: nn.Module, calibrate: Callable[[nn.Module], Any] | Non
             model, "search", "calibrate=None",
             "every candidate is measured with the unpruned model's running statistics (a cut "
             "can look far worse than it is)",
-            "pass calibrate=lambda m: prunekit.recovery.recalibrate_bn(m, loader)", stacklevel=2,
+            "pass calibrate=lambda m: prunekit.recovery.reestimate_bn(m, loader)", stacklevel=2,
         )  # fmt: skip

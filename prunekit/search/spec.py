@@ -1,13 +1,15 @@
 """What a search compares and under which constraint: :class:`Strategy` and :class:`Budget`.
 
-A :class:`Strategy` is one way to cut a model at a given overall ratio (a criterion and an
-allocation: local, global, per-module ratios, or a measured sensitivity). A :class:`Budget`
+A :class:`Strategy` is one way to cut a model at a given overall ratio: a criterion and a
+:class:`~prunekit.spec.CutSpec` (local, global, per-module ratios, caps, or a measured
+sensitivity); :meth:`Strategy.spec` is that spec at a ratio. A :class:`Budget`
 is a cost limit (MACs, parameters, or latency measured by a user function).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,11 +19,11 @@ from torch import nn
 from ..errors import ConfigError
 from ..evaluation.sensitivity import Sensitivity
 from ..importance import Importance, get_importance
+from ..spec import STRATEGY_SCOPE, CutSpec, check_fraction
 
 __all__ = ["Budget", "Strategy", "LatencyFn"]
 
 LatencyFn = Callable[[nn.Module], float]
-_SCOPES = ("global", "local")
 
 
 def _fraction(name: str, value: object, *, closed: bool = False) -> float:
@@ -54,11 +56,14 @@ class Strategy:
     Args:
         name: unique label in reports (default: ``"<importance>-<scope>"``).
         importance: a criterion name (``"l2"``, ``"l1"``, ``"random"`` ...) or object.
-        scope: ``"global"`` (units ranked across groups) or ``"local"`` (``r`` of every group).
+        scope: ``"global"`` (default, :data:`prunekit.spec.STRATEGY_SCOPE`: units ranked
+            across groups) or ``"local"`` (``r`` of every group).
         module_ratios: fixed per-module ratios (names or globs) that override ``r``.
         round_to: kept widths are rounded up to a multiple of this.
         ignore: modules of the searched model, or their names, whose own units are kept.
-        max_group_ratio: remove at most this fraction of any group (``prune``'s ``max_ratio``).
+        max_ratio: remove at most this fraction of any group (the spec's ``max_ratio``;
+            ``search(max_ratio=)`` is the largest overall ratio tried, another thing).
+        max_group_ratio: deprecated name of ``max_ratio``.
         sensitivity: a measured :class:`~prunekit.evaluation.Sensitivity`; at ratio ``r`` the
             groups get ``sensitivity.allocate(r).group_ratios`` (see :meth:`from_sensitivity`).
 
@@ -71,32 +76,34 @@ class Strategy:
 
     name: str = ""
     importance: str | Importance = "l2"
-    scope: str = "global"
+    scope: str = STRATEGY_SCOPE
     module_ratios: Mapping[str, float] | None = None
     round_to: int = 1
     ignore: tuple[Any, ...] = ()
-    max_group_ratio: float = 1.0
+    max_ratio: float = 1.0
     sensitivity: Sensitivity | None = field(default=None, repr=False)
+    max_group_ratio: float | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.scope not in _SCOPES:
-            raise ConfigError(f"Strategy scope={self.scope!r} is unknown; use one of {_SCOPES}")
+        if self.max_group_ratio is not None:
+            warnings.warn(
+                "Strategy(max_group_ratio=) is deprecated: it is max_ratio=, as in prune()",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            value = check_fraction("Strategy max_group_ratio", self.max_group_ratio,
+                                   upper_inclusive=True)  # fmt: skip
+            object.__setattr__(self, "max_ratio", value)
+            object.__setattr__(self, "max_group_ratio", None)
+        try:  # the one validator of the sizing fields
+            self.spec(None)
+        except ConfigError as exc:
+            raise ConfigError(f"Strategy: {exc}") from None
         if not isinstance(self.importance, str) and not callable(self.importance):
             raise ConfigError(
                 f"Strategy importance={self.importance!r} must be a criterion name or object"
             )
         get_importance(self.importance)  # an unknown name raises, listing the valid ones
-        if isinstance(self.round_to, bool) or not isinstance(self.round_to, int):
-            raise ConfigError(f"Strategy round_to={self.round_to!r} must be a positive int")
-        if self.round_to < 1:
-            raise ConfigError(f"Strategy round_to={self.round_to!r} must be a positive int")
-        _fraction("Strategy max_group_ratio", self.max_group_ratio, closed=True)
-        if self.module_ratios is not None and not isinstance(self.module_ratios, Mapping):
-            raise ConfigError(
-                f"Strategy module_ratios={self.module_ratios!r} must map module names to ratios"
-            )
-        for key, value in (self.module_ratios or {}).items():
-            _fraction(f"Strategy module_ratios[{key!r}]", value)
         if self.sensitivity is not None and self.module_ratios:
             raise ConfigError(
                 "a Strategy takes sensitivity= or module_ratios=, not both; the sensitivity "
@@ -131,6 +138,20 @@ class Strategy:
         importance = str(sensitivity.meta.get("importance", "l2"))
         return cls(name, importance, "global", None, round_to, tuple(ignore), 1.0, sensitivity)
 
+    def spec(self, ratio: float | None) -> CutSpec:
+        """The :class:`~prunekit.spec.CutSpec` of this strategy at overall ``ratio``
+        (sensitivity strategies: the per-group ratios it allocates there).
+
+        Example:
+            >>> Strategy(scope="local", round_to=4).spec(0.5).meta()
+            {'ratio': 0.5, 'scope': 'local', 'round_to': 4}
+        """
+        groups = self.group_ratios(ratio) if ratio is not None else None
+        if groups is not None:
+            return CutSpec(group_ratios=groups, round_to=self.round_to, max_ratio=self.max_ratio)
+        return CutSpec(ratio, self.scope, dict(self.module_ratios or {}), None, self.max_ratio,
+                       self.round_to)  # fmt: skip
+
     def group_ratios(self, ratio: float) -> dict[str, float] | None:
         """Per-group ratios at overall ``ratio`` (sensitivity strategies), else ``None``."""
         if self.sensitivity is None:
@@ -164,7 +185,7 @@ class Strategy:
             "module_ratios": dict(self.module_ratios) if self.module_ratios else None,
             "round_to": self.round_to,
             "ignore": [i if isinstance(i, str) else type(i).__name__ for i in self.ignore],
-            "max_group_ratio": self.max_group_ratio,
+            "max_group_ratio": self.max_ratio,  # the recorded key stays (checkpoints)
             "sensitivity": sens.to_dict() if sens is not None else None,
         }
 

@@ -131,19 +131,18 @@ def _weight_criterion(importance: Any) -> tuple[Any, Calibration | None]:
     )
 
 
-def _steps(schedule: Any, ratio: float | None, steps: int | None, ramp: str) -> list[float]:
-    from ..schedule import Iterative, OneShot
-    from ..schedule import ramp as ramp_fn
+def _schedule(schedule: Any, ratio: float | None, steps: int | None, ramp: str) -> Any:
+    """The schedule object for a weight-level cut (weights have no groups: no hierarchy)."""
+    from ..schedule import Iterative, OneShot, build_schedule
 
-    if schedule is None or schedule == "oneshot" or isinstance(schedule, OneShot):
-        r = schedule.ratio if isinstance(schedule, OneShot) else ratio
-        return [] if r is None else [float(r)]
-    if isinstance(schedule, Iterative):
-        return ramp_fn(schedule.final_ratio, schedule.steps, schedule.ramp, schedule.initial)
+    if schedule is None or schedule == "oneshot":
+        return OneShot(ratio)
     if schedule == "iterative":
         if ratio is None:
             raise ConfigError("schedule='iterative' needs ratio= (the final weight sparsity)")
-        return ramp_fn(float(ratio), 4 if steps is None else steps, ramp)
+        return build_schedule("iterative", ratio, steps=steps, ramp=ramp)
+    if isinstance(schedule, (Iterative, OneShot)):
+        return schedule
     raise ConfigError(
         f"schedule={schedule!r} does not apply to weight-level pruning; use None, 'oneshot', "
         "'iterative' or an Iterative/OneShot object"
@@ -203,13 +202,25 @@ def prune_weight_level(
                              calibration=calibration, ignore=ignore, inplace=inplace)  # fmt: skip
         n, m = (int(v) for v in granularity.split(":"))
         return WeightPruneResult(work, granularity, [1.0 - n / m])
-    targets = _steps(schedule, ratio, steps, ramp)
-    if not targets:
+    from ..schedule import Step, drive
+
+    sched = _schedule(schedule, ratio, steps, ramp)
+    final = sched.ratio if sched.ratio is not None else ratio
+    if final is None:
         raise ConfigError("granularity='unstructured' needs ratio= (the fraction of weights)")
-    work = model
-    for t, s in enumerate(targets):
-        work = prune_weights(work, s, importance=crit, scope=scope, calibration=calibration,
-                             ignore=ignore, inplace=inplace or t > 0)  # fmt: skip
-        if callback is not None and t < len(targets) - 1:
-            callback(work, t)
-    return WeightPruneResult(work, granularity, targets)
+    targets: list[float] = []
+    state = {"model": model}
+
+    def apply(step: Step) -> None:  # weight sparsity is cumulative: the ramp value itself
+        targets.append(float(final) * step.fraction)
+        state["model"] = prune_weights(
+            state["model"], targets[-1], importance=crit, scope=scope, calibration=calibration,
+            ignore=ignore, inplace=inplace or len(targets) > 1,
+        )  # fmt: skip
+
+    def between(t: int) -> None:
+        assert callback is not None
+        callback(state["model"], t)
+
+    drive(sched.steps_for(model, None), apply, between if callback is not None else None)
+    return WeightPruneResult(state["model"], granularity, targets)

@@ -15,9 +15,9 @@ from collections import defaultdict
 
 from torch import nn
 
-__all__ = ["sync_configs", "base_config", "BASE_CONFIG_ATTR"]
+from ..model_record import ensure_record, record_of
 
-BASE_CONFIG_ATTR = "_prunekit_base_config"
+__all__ = ["sync_configs", "base_config"]
 
 _SIZE_WORDS = (
     "head", "size", "dim", "hidden", "intermediate", "ffn", "inner", "embd", "channels",
@@ -74,15 +74,17 @@ def _remember_base(model: nn.Module) -> None:
     """Keep the root model's config as it was before its first cut (it follows deep copies,
     so a model pruned in several steps remembers the unpruned config)."""
     cfg = getattr(model, "config", None)
-    if cfg is None or BASE_CONFIG_ATTR in model.__dict__:
+    record = record_of(model)
+    if cfg is None or (record is not None and record.base_config is not None):
         return
     to_dict = getattr(cfg, "to_dict", None)
     if callable(to_dict):
-        model.__dict__[BASE_CONFIG_ATTR] = copy.deepcopy(to_dict())
+        ensure_record(model).base_config = copy.deepcopy(to_dict())
 
 
 def base_config(model: nn.Module) -> dict[str, object] | None:
     """The root config (``model.config.to_dict()``) before prunekit first cut ``model``;
     ``None`` if it was never cut or has no config."""
-    value = model.__dict__.get(BASE_CONFIG_ATTR)
+    record = record_of(model)
+    value = record.base_config if record is not None else None
     return copy.deepcopy(value) if isinstance(value, dict) else None

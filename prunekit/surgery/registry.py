@@ -47,6 +47,7 @@ __all__ = [
     "register_handler_for_name",
     "get_handler",
     "registered_handlers",
+    "handler_registrations",
 ]
 
 
@@ -173,6 +174,19 @@ def get_handler(module: nn.Module) -> Handler:
 def registered_handlers() -> dict[str, Any]:
     """Names of the module types with a registered handler."""
     return {cls.__name__: h for cls, h in _HANDLERS.items()}
+
+
+def handler_registrations() -> list[tuple[type[nn.Module] | str, Handler]]:
+    """Every registration, in order: (module type, handler), then (``"package.module.Class"``,
+    handler) for the handlers registered by name. The conformance battery
+    (:mod:`prunekit.conformance`) checks each one.
+
+    Example:
+        >>> import torch
+        >>> (torch.nn.Linear, get_handler(torch.nn.Linear(2, 2))) in handler_registrations()
+        True
+    """
+    return [*_HANDLERS.items(), *_BY_NAME.items()]
 
 
 def role_of(module: nn.Module, tensor: str) -> str:

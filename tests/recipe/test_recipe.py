@@ -38,7 +38,8 @@ recovery:
 def test_good_recipe_is_typed() -> None:
     r = parse_recipe(GOOD)
     assert r.prune is not None and r.prune.importance == "taylor"
-    assert r.prune.target_macs == 0.5 and r.prune.scope == "global"
+    # the recipe takes prune()'s default scope (issue 17: one default per concept)
+    assert r.prune.target_macs == 0.5 and r.prune.scope == "local"
     assert r.recovery.distill is not None and r.recovery.distill.alpha == 0.3
     assert r.recovery.bn_recalibration is True
     assert r.run_dir() == Path("runs/t")

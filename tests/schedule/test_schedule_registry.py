@@ -71,9 +71,18 @@ def test_named_and_object_schedules_match() -> None:
     assert one.plan.steps[0].removed == prunekit.prune(mlp(), X, ratio=0.25).plan.removed
 
 
+def test_schedule_ramps_a_budget() -> None:
+    # a named schedule ramps the whole spec; a MACs budget reaches its target at the last step
+    res = prunekit.prune(mlp(), X, schedule="iterative", steps=3, ramp="linear", target_macs=0.5)
+    assert isinstance(res, prunekit.PruneResult) and len(res.plan.steps) == 3
+    targets = [p.meta["target_macs"] for p in res.plan.steps]
+    assert targets == pytest.approx([5 / 6, 2 / 3, 0.5])
+    assert res.after.macs <= res.before.macs // 2
+    with pytest.raises(ConfigError, match="its own ratio"):
+        prunekit.prune(mlp(), X, schedule=Iterative(0.5), target_macs=0.5)
+
+
 def test_schedule_argument_errors() -> None:
-    with pytest.raises(ConfigError, match="target_macs"):
-        prunekit.prune(mlp(), X, schedule="iterative", target_macs=0.5)
     with pytest.raises(ConfigError, match="needs ratio"):
         prunekit.prune(mlp(), X, schedule="iterative")
     with pytest.raises(ConfigError, match="its own ratio"):

@@ -168,10 +168,14 @@ def _graph(name: str) -> prunekit.DependencyGraph:
 
 @functools.cache
 def _pruned(name: str, scope: str) -> tuple[ZooCase, prunekit.PruneResult]:
-    """A fresh case and its ``prune(ratio=0.5, scope=scope)``, computed once (tests only
-    run the pruned model in eval mode and read it)."""
+    """A fresh case and its ``prune(ratio=0.5, scope=scope, streams="prune")``, computed once
+    (tests only run the pruned model in eval mode and read it). ``streams="prune"``: these
+    tests check that every width, the residual stream's (``hidden_size``) included, follows
+    the cut; a plain ``ratio=`` leaves a model-wide stream alone."""
     case = CASES[name]()
-    return case, prunekit.prune(case.model, case.example_inputs, ratio=0.5, scope=scope)
+    return case, prunekit.prune(
+        case.model, case.example_inputs, ratio=0.5, scope=scope, streams="prune"
+    )
 
 
 def _outputs(model: nn.Module, inputs: Any) -> list[Tensor]:
