@@ -57,9 +57,7 @@ def check_model(model: Any, where: str = "model") -> nn.Module:
     bad = non_finite(tensors)
     if bad:
         raise NonFiniteError(
-            f"{where} has non-finite weights: {', '.join(bad[:6])}"
-            + (f" and {len(bad) - 6} more" if len(bad) > 6 else "")
-            + "; scoring and verifying a cut need finite values: fix or reload them (e.g. "
+            f"{where} has non-finite weights: {_listed(bad, 6)}; scoring and verifying a cut need finite values: fix or reload them (e.g. "
             "torch.nan_to_num_ on each, or a checkpoint from before the divergence)"
         )
     return model
@@ -98,8 +96,13 @@ def check_scores(criterion: str, named_scores: Any) -> None:
     bad = non_finite(named_scores)
     if bad:
         raise NonFiniteError(
-            f"importance {criterion!r} gave non-finite scores for groups {', '.join(bad[:4])}"
-            + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
-            + "; the weights are finite, so its calibration data or loss produced them: "
+            f"importance {criterion!r} gave non-finite scores for groups {_listed(bad, 4)}"
+            "; the weights are finite, so its calibration data or loss produced them: "
             "check the batches for NaN/inf (or use a data-free criterion such as 'l2')"
         )
+
+
+def _listed(names: list[str], most: int) -> str:
+    """``a, b and 3 more``: the first ``most`` names and how many were left out."""
+    rest = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + rest

@@ -56,6 +56,7 @@ search:
   steps: 5
   max_ratio: 0.9
   recover_epochs: 1
+  curve: [0.25, 0.75]
 recovery:
   bn_recalibration: true
   compensate: true
