@@ -13,7 +13,7 @@ from .pruner import Pruner
 from .result import PruneResult
 from .schedule import Callback, Schedule, run_schedule
 from .sparsity.weight_level import WeightPruneResult, is_weight_level, prune_weight_level
-from .spec import CutSpec
+from .spec import CutSpec, renamed
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -38,6 +38,7 @@ class _Options(TypedDict, total=False):
     trace_mode: str
     group_ratios: dict[str, float] | None
     verify: str
+    bn_data: Any
     calibration_data: Any
     attention: str
     streams: str
@@ -92,7 +93,7 @@ def prune(
     trace_mode: str = "eval",
     group_ratios: dict[str, float] | None = None,
     verify: str = "exact",
-    calibration_data: Any = None,
+    bn_data: Any = None,
     attention: str = "heads",
     streams: str = "keep",
     spec: CutSpec | None = None,
@@ -101,6 +102,7 @@ def prune(
     ramp: str = "cubic",
     callback: Callback | None = None,
     granularity: str = "structured",
+    calibration_data: Any = None,
 ) -> PruneResult | WeightPruneResult:
     """Prune ``model``: remove its lowest-scoring units (or mask its lowest weights).
 
@@ -138,7 +140,7 @@ def prune(
             but blind to code that silently reads a stale size). If the check fails, every
             group is probed with a trial cut, the breaking ones are frozen, and the step is
             redone.
-        calibration_data: batches (e.g. a ``DataLoader``) to re-estimate every BatchNorm's
+        bn_data: batches (e.g. a ``DataLoader``) to re-estimate every BatchNorm's
             running statistics on after each cut (a cut changes what each BatchNorm sees, and
             stale statistics can drop accuracy to chance). Defaults to the data-driven
             criterion's own calibration data; pass ``False`` to skip. Without either, the
@@ -146,6 +148,8 @@ def prune(
             Batches that do not fit the model (checked on the first one before the cut) or
             hold NaN raise :class:`~prunekit.errors.DataError` naming the batch; the model
             is never left half-done (also with ``inplace=True``).
+        calibration_data: the former name of ``bn_data`` (deprecated: it warns; the word
+            "calibration" now means only a criterion's calibration data).
         attention: what an attention unit is: ``"heads"`` (default: whole heads; with
             grouped-query attention, a KV head with its query heads) or ``"head_dims"`` (dim d
             of every head, so heads stay equal in size; head-size attributes follow the cut).
@@ -222,7 +226,8 @@ def prune(
         round_to=round_to, module_ratios=module_ratios, threshold=threshold,
         max_ratio=max_ratio, target_params=target_params, target_macs=target_macs,
         inplace=inplace, trace_mode=trace_mode, group_ratios=group_ratios, verify=verify,
-        calibration_data=calibration_data, attention=attention, streams=streams, spec=spec,
+        bn_data=renamed("bn_data", bn_data, "calibration_data", calibration_data, "prune"),
+        attention=attention, streams=streams, spec=spec,
     )  # fmt: skip
     if schedule is None:
         return pruner.step()

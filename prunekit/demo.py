@@ -58,7 +58,7 @@ search:
   recover_epochs: 1
   curve: [0.25, 0.75]
 recovery:
-  bn_recalibration: true
+  bn_reestimation: true
   compensate: true
   finetune: {epochs: 6, lr: 0.003, optimizer: adam}
   distill: {temperature: 4.0, alpha: 0.5}

@@ -37,7 +37,7 @@ from .plan import PruningPlan, plan_of_choice, record_step
 from .recalibration import check_batches_fit, recalibrate_named, warn_stale_bn_after_prune
 from .result import PruneResult, PruneSummary, measure_untouched
 from .schedule import Callback, Schedule, Step, drive, step_spec
-from .spec import CutSpec
+from .spec import CutSpec, renamed
 from .surgery.apply import light_copy, own_storage
 from .verify import check_runs, check_verify, verified_cut
 
@@ -111,10 +111,11 @@ class Pruner:
         trace_mode: str = "eval",
         group_ratios: dict[str, float] | None = None,
         verify: str = "exact",
-        calibration_data: Any = None,
+        bn_data: Any = None,
         attention: str = "heads",
         streams: str = "keep",
         spec: CutSpec | None = None,
+        calibration_data: Any = None,
     ) -> None:
         keywords = CutSpec(
             ratio, scope, dict(module_ratios or {}), threshold, max_ratio, round_to,
@@ -139,7 +140,7 @@ class Pruner:
         self.trace_mode = _check_choice("trace_mode", trace_mode, MODES)
         self.attention = _check_choice("attention", attention, ATTENTION_UNITS)
         self.verify = check_verify(verify)
-        self.calibration_data = calibration_data
+        self.bn_data = renamed("bn_data", bn_data, "calibration_data", calibration_data, "Pruner")
         self.recalibrated_: int = 0
         self._warned_bn = False
         self.model_: nn.Module = model
@@ -269,10 +270,10 @@ class Pruner:
     def _recalibrate(self, model: nn.Module) -> None:
         """Re-estimate BatchNorm statistics of the cut model (never hand back stale ones).
 
-        Data: ``calibration_data``, else the data-driven criterion's own batches. The
+        Data: ``bn_data``, else the data-driven criterion's own batches. The
         re-estimation lives in :mod:`prunekit.recalibration`, below the pruner.
         """
-        label, data = "calibration_data", self.calibration_data
+        label, data = "bn_data", self.bn_data
         if data is None:
             label, data = "the criterion's calibration data", getattr(self.criterion, "data", None)
         self.recalibrated_ = 0
@@ -284,8 +285,8 @@ class Pruner:
     def _data_sources(self) -> list[tuple[str, Any, Any]]:
         """(label, batches, inputs function) of every batch source the step will run."""
         out: list[tuple[str, Any, Any]] = []
-        if self.calibration_data is not None and self.calibration_data is not False:
-            out.append(("calibration_data", self.calibration_data, default_inputs))
+        if self.bn_data is not None and self.bn_data is not False:
+            out.append(("bn_data", self.bn_data, default_inputs))
         cal = getattr(self.criterion, "calibration", None)
         if cal is not None and hasattr(cal, "batch_list"):
             label = f"the {type(self.criterion).__name__} calibration data"

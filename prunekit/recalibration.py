@@ -296,13 +296,13 @@ def recalibrate_named(
 
 
 def warn_stale_bn_after_prune(model: nn.Module, *, stacklevel: int = 2) -> bool:
-    """:func:`warn_stale_bn` for a cut made without ``calibration_data`` (and no data-driven
+    """:func:`warn_stale_bn` for a cut made without ``bn_data`` (and no data-driven
     criterion whose batches could re-estimate the statistics)."""
     return warn_stale_bn(
-        model, "prune", "no calibration_data",
+        model, "prune", "no bn_data",
         "the pruned model keeps the unpruned model's running statistics (accuracy right "
         "after a cut can drop to chance)",
-        "pass calibration_data=loader (a few batches of training inputs) or call "
-        "prunekit.recovery.reestimate_bn(result.model, loader); calibration_data=False "
+        "pass bn_data=loader (a few batches of training inputs) or call "
+        "prunekit.recovery.reestimate_bn(result.model, loader); bn_data=False "
         "silences this", stacklevel=stacklevel + 1,
     )  # fmt: skip

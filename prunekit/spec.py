@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = [
+    "renamed",
     "BUDGETS",
     "CutSpec",
     "FINETUNE",
@@ -84,6 +86,31 @@ class FinetuneDefaults:
 
 
 FINETUNE = FinetuneDefaults()
+
+
+def renamed(new: str, value: Any, old: str, old_value: Any, where: str) -> Any:
+    """``value``, or ``old_value`` given under a keyword's former name ``old`` (with a
+    DeprecationWarning); both at once is a ConfigError.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     renamed("bn_data", None, "calibration_data", [1], "prune")
+        [1]
+        >>> print(seen[0].message)
+        prune(calibration_data=...) is now prune(bn_data=...); the old name goes in a later release
+    """
+    if old_value is None:
+        return value
+    if value is not None:
+        raise ConfigError(f"{where}: pass {new}= (the new name of {old}=), not both")
+    warnings.warn(
+        f"{where}({old}=...) is now {where}({new}=...); the old name goes in a later release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
 
 
 def check_fraction(name: str, value: object, *, upper_inclusive: bool = False) -> float:

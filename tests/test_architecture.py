@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("api", {"api", "testing"}),
     # the rooms on top: the core above never imports them
     ("assets", {"data", "models", "report"}),
-    ("recovery", {"recovery", "evaluation", "export", "deploy"}),
+    ("recovery", {"recovery", "evaluation", "export", "deploy", "llm"}),
     ("search", {"search"}),
     ("recipe", {"recipe"}),
     ("pipeline", {"pipeline"}),

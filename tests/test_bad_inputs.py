@@ -48,7 +48,7 @@ class Other(nn.Module):
 
 
 def prune(model: nn.Module, **kw: Any) -> Any:
-    kw.setdefault("calibration_data", False)
+    kw.setdefault("bn_data", False)
     return prunekit.prune(model, kw.pop("x", X), **kw)
 
 
@@ -257,30 +257,30 @@ CASES = [
         "example inputs hold non-finite",
     ),  # fmt: skip
     Case(
-        "calibration_data_wrong_shape",
-        _t(lambda m: prune(m, ratio=0.5, calibration_data=[torch.randn(2, 5, 8, 8)])),
+        "bn_data_wrong_shape",
+        _t(lambda m: prune(m, ratio=0.5, bn_data=[torch.randn(2, 5, 8, 8)])),
         DataError,
         r"batch 0 has inputs of shape \(2, 5, 8, 8\)",
     ),  # fmt: skip
     Case(
-        "calibration_data_wrong_shape_inplace",
-        _t(lambda m: prune(m, ratio=0.5, inplace=True, calibration_data=[X, X[:, :2]])),
+        "bn_data_wrong_shape_inplace",
+        _t(lambda m: prune(m, ratio=0.5, inplace=True, bn_data=[X, X[:, :2]])),
         DataError,
         r"batch 1 has inputs of shape \(2, 2, 8, 8\)",
     ),  # fmt: skip
-    Case("calibration_data_nan", _t(_nan_data), NonFiniteError, "Taylor: calibration batch 1"),
+    Case("bn_data_nan", _t(_nan_data), NonFiniteError, "Taylor: calibration batch 1"),
     Case(
-        "bn_calibration_data_nan",
+        "bn_bn_data_nan",
         _t(
             lambda m: prune(
                 m,
                 ratio=0.5,
                 inplace=True,
-                calibration_data=[X, torch.full((2, 3, 8, 8), float("inf"))],
+                bn_data=[X, torch.full((2, 3, 8, 8), float("inf"))],
             )
         ),
         NonFiniteError,
-        "calibration_data batch 1 holds non-finite",
+        "bn_data batch 1 holds non-finite",
     ),  # fmt: skip
     Case(
         "check_equivalence_ratio_nan",

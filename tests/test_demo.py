@@ -26,7 +26,7 @@ def test_demo_recipe_is_the_advertised_job() -> None:
     assert recipe.evaluation.sensitivity and recipe.evaluation.split == "test"
     assert recipe.evaluation.batch_sizes == [1, 64]
     # the best pipeline: compensation + BN recalibration + searched strategy + distillation
-    assert recipe.recovery.compensate and recipe.recovery.bn_recalibration
+    assert recipe.recovery.compensate and recipe.recovery.bn_reestimation
     assert recipe.recovery.distill is not None and recipe.recovery.finetune is not None
     assert recipe.search.recover_epochs >= 1
     assert recipe.threads == 1  # a small model on a shared 2-core machine: one thread

@@ -45,7 +45,7 @@ def test_regression_nonfinite_buffer_raises() -> None:
     model = bn_net()
     model[1].running_var[3] = float("inf")
     with pytest.raises(NonFiniteError, match=r"1\.running_var"):
-        assert_untouched(model, prunekit.prune, model, X, ratio=0.5, calibration_data=False)
+        assert_untouched(model, prunekit.prune, model, X, ratio=0.5, bn_data=False)
 
 
 def test_regression_nonfinite_outputs_name_the_inputs() -> None:
@@ -75,7 +75,7 @@ def _loss(out: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     return out.pow(2).mean()
 
 
-def test_regression_nan_calibration_data_raises_naming_criterion_and_batch() -> None:
+def test_regression_nan_bn_data_raises_naming_criterion_and_batch() -> None:
     model = net()
     data = [torch.randn(4, 3, 8, 8) for _ in range(3)]
     data[1][0, 0, 0, 0] = float("nan")
@@ -141,8 +141,8 @@ def test_regression_prune_warns_about_stale_batchnorm_statistics() -> None:
         prunekit.prune(model, X, ratio=0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        prunekit.prune(model, X, ratio=0.5, calibration_data=[X])
-        prunekit.prune(model, X, ratio=0.5, calibration_data=False)
+        prunekit.prune(model, X, ratio=0.5, bn_data=[X])
+        prunekit.prune(model, X, ratio=0.5, bn_data=False)
         prunekit.prune(net(), X, ratio=0.5)  # no BatchNorm: no warning
 
 

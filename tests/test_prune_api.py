@@ -423,14 +423,14 @@ def test_hooks_and_bound_methods_on_the_pruned_model_stay_there() -> None:
 # --------------------------------------------------------------------------- BN recalibration
 
 
-def test_calibration_data_recalibrates_batchnorm_after_the_cut() -> None:
+def test_bn_data_recalibrates_batchnorm_after_the_cut() -> None:
     torch.manual_seed(0)
     net = nn.Sequential(
         nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8)
     ).eval()
     data = [torch.randn(16, 3, 10, 10) + 2.0 for _ in range(2)]
     stale = prunekit.prune(net, data[0][:1], ratio=0.5).model
-    pruner = prunekit.Pruner(net, data[0][:1], ratio=0.5, calibration_data=data)
+    pruner = prunekit.Pruner(net, data[0][:1], ratio=0.5, bn_data=data)
     fresh = pruner.step().model
     assert pruner.recalibrated_ == 32
     # the second BN holds the statistics of what it sees while the first one normalises with
@@ -443,3 +443,21 @@ def test_calibration_data_recalibrates_batchnorm_after_the_cut() -> None:
     assert not torch.equal(
         net[4].running_mean, fresh[4].running_mean[:1].expand(8)
     )  # original kept
+
+
+def test_calibration_data_is_the_deprecated_name_of_bn_data() -> None:
+    """ "Calibration" means a criterion's calibration data; BatchNorm re-estimation data is
+    ``bn_data``. The old keyword still works, with a DeprecationWarning; both is an error."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3))
+    x = torch.randn(2, 3, 8, 8)
+    batches = [torch.randn(4, 3, 8, 8) for _ in range(2)]
+    new = prunekit.prune(net, x, ratio=0.5, bn_data=batches).model
+    with pytest.warns(
+        DeprecationWarning, match=r"prune\(calibration_data=...\) is now prune\(bn_data"
+    ):
+        old = prunekit.prune(net, x, ratio=0.5, calibration_data=batches).model
+    for a, b in zip(new.state_dict().values(), old.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(prunekit.ConfigError, match="bn_data"):
+        prunekit.prune(net, x, ratio=0.5, bn_data=batches, calibration_data=batches)

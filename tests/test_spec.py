@@ -176,8 +176,8 @@ def test_resnet20_has_no_model_wide_stream_and_cuts_as_before() -> None:
     assert not any(g.model_stream for g in graph.groups)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # no streams warning
-        keep = prunekit.prune(net, x, ratio=0.5, calibration_data=False)
-    also = prunekit.prune(net, x, ratio=0.5, calibration_data=False, streams="prune")
+        keep = prunekit.prune(net, x, ratio=0.5, bn_data=False)
+    also = prunekit.prune(net, x, ratio=0.5, bn_data=False, streams="prune")
     assert keep.plan.removed == also.plan.removed and "conv1.weight:0" in keep.plan.removed
 
 

@@ -91,7 +91,7 @@ def test_prune_with_grads_hooks_and_train_flags_leaves_them() -> None:
     model[3].register_full_backward_hook(lambda m, gi, go: None)
     model[0].weight.requires_grad_(False)
     data = [torch.randn(4, 3, 8, 8) for _ in range(2)]
-    assert_untouched(model, prunekit.prune, model, X, ratio=0.5, calibration_data=data)
+    assert_untouched(model, prunekit.prune, model, X, ratio=0.5, bn_data=data)
     assert_untouched(model, prunekit.prune, model, X, ratio=0.5, trace_mode="train")
 
 
@@ -99,10 +99,8 @@ def test_regression_inplace_failure_in_recalibration_leaves_model_uncut() -> Non
     model = conv_bn()
     bad = [torch.randn(2, 5, 8, 8)]  # 5 channels, the model takes 3
     with pytest.raises(DataError, match=r"batch 0.*\(2, 5, 8, 8\).*\(2, 3, 8, 8\)") as info:
-        assert_untouched(
-            model, prunekit.prune, model, X, ratio=0.5, inplace=True, calibration_data=bad
-        )
-    assert "calibration_data" in str(info.value)
+        assert_untouched(model, prunekit.prune, model, X, ratio=0.5, inplace=True, bn_data=bad)
+    assert "bn_data" in str(info.value)
     assert model[0].out_channels == 8 and model[0].weight.shape[0] == 8
 
 
@@ -110,15 +108,13 @@ def test_regression_inplace_late_bad_batch_leaves_model_uncut() -> None:
     model = conv_bn()
     data = [torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8), torch.randn(2, 5, 8, 8)]
     with pytest.raises(DataError, match="batch 2"):
-        assert_untouched(
-            model, prunekit.prune, model, X, ratio=0.5, inplace=True, calibration_data=data
-        )
+        assert_untouched(model, prunekit.prune, model, X, ratio=0.5, inplace=True, bn_data=data)
     assert model[0].out_channels == 8
 
 
 def test_inplace_success_still_cuts_in_place() -> None:
     model = conv_bn()
-    res = prunekit.prune(model, X, ratio=0.5, inplace=True, calibration_data=[X])
+    res = prunekit.prune(model, X, ratio=0.5, inplace=True, bn_data=[X])
     assert res.model is model and model[0].out_channels == 4 and model[1].num_features == 4
 
 

@@ -69,7 +69,7 @@ class Fuse(Criterion):
     @property
     def data(self) -> Any:
         """The calibration batches of the first data-driven member (``None`` if none has
-        any): what a cut re-estimates BatchNorm statistics on when no ``calibration_data``
+        any): what a cut re-estimates BatchNorm statistics on when no ``bn_data``
         is given, as for a single data-driven criterion."""
         return next(
             (d for c in self.resolved_ if (d := getattr(c, "data", None)) is not None), None

@@ -93,7 +93,7 @@ def cut_prune(
     pruner = Pruner(
         model, example, importance=build_importance(spec, data), ignore=list(spec.ignore),
         spec=spec.cut_spec(),
-        calibration_data=False,  # recalibrated below with :func:`calibrate`, after every step
+        bn_data=False,  # recalibrated below with :func:`calibrate`, after every step
     )  # fmt: skip
     schedule = None
     if spec.schedule == "iterative":
@@ -232,7 +232,7 @@ def _curve(
         for ratio in ratios:
             torch.manual_seed(seed)
             cut = Pruner(model, example, importance=strategy.importance, ratio=ratio,
-                         scope=strategy.scope, calibration_data=False).step().model  # fmt: skip
+                         scope=strategy.scope, bn_data=False).step().model  # fmt: skip
             calibrate(cut, data)
             if recover is not None:
                 recover(cut)
@@ -247,6 +247,6 @@ def _curve(
 def _scores(model: nn.Module, example: torch.Tensor, strategy: Strategy) -> dict[str, list[float]]:
     """The winning strategy's unit scores on the unpruned model (for the report's plot)."""
     scorer = Pruner(model, example, importance=strategy.importance, ratio=0.0, verify="shapes",
-                    calibration_data=False)  # fmt: skip
+                    bn_data=False)  # fmt: skip
     scorer.step()
     return {k: v.flatten().tolist() for k, v in scorer.scores_.items()}

@@ -320,6 +320,20 @@ class DistillSpec(_Section):
     alpha: float = Field(0.5, ge=0, le=1)
 
 
+def _renamed_key(data: Any, info: ValidationInfo, old: str, new: str, message: str) -> Any:
+    """A section's mapping with the deprecated key ``old`` renamed ``new`` (one FutureWarning,
+    in the full pass); both keys at once is an error."""
+    if not isinstance(data, dict) or old not in data:
+        return data
+    data = dict(data)
+    if new in data:
+        raise ValueError(f"give {new} only; {old} is its deprecated name (remove {old})")
+    data[new] = data.pop(old)
+    if _names_checked(info):  # the structural pre-pass stays silent: warn once
+        warnings.warn(message, FutureWarning, stacklevel=2)
+    return data
+
+
 class NoiseSpec(_Section):
     """``recovery.noise``: weight noise during fine-tuning."""
 
@@ -328,13 +342,33 @@ class NoiseSpec(_Section):
 
 
 class RecoverySpec(_Section):
-    """``recovery``: BN recalibration (on by default), compensation, fine-tuning."""
+    """``recovery``: BN re-estimation (on by default), compensation, fine-tuning. The old
+    key ``bn_recalibration`` means ``bn_reestimation`` and is accepted with a warning."""
 
-    bn_recalibration: bool = True
+    bn_reestimation: bool = True
     compensate: bool = False
     finetune: FinetuneSpec | None = None
     distill: DistillSpec | None = None
     noise: NoiseSpec | None = None
+
+    @field_validator("bn_reestimation")
+    @classmethod
+    def _always_reestimate(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "false is not supported: the pipeline re-estimates BatchNorm statistics after "
+                "every cut (stale statistics can drop a cut model to chance); remove the key"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_bn(cls, data: Any, info: ValidationInfo) -> Any:
+        return _renamed_key(
+            data, info, "bn_recalibration", "bn_reestimation",
+            "recovery.bn_recalibration is deprecated: rename it to recovery.bn_reestimation "
+            "(same meaning: re-estimate BatchNorm statistics after the cut)",
+        )  # fmt: skip
 
     @model_validator(mode="after")
     def _needs_finetune(self) -> RecoverySpec:
@@ -363,24 +397,12 @@ class EvaluationSpec(_Section):
     @model_validator(mode="before")
     @classmethod
     def _renamed_threads(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or "threads" not in data:
-            return data
-        data = dict(data)
-        if "latency_threads" in data:
-            raise ValueError(
-                "give latency_threads only; threads is its deprecated name (remove threads)"
-            )
-        data["latency_threads"] = data.pop("threads")
-        if not _names_checked(info):
-            return data  # the structural pre-pass: warn once, in the full pass
-        warnings.warn(
+        return _renamed_key(
+            data, info, "threads", "latency_threads",
             "evaluation.threads is deprecated: it now sets the threads of the latency "
             "measurement only (not of training); rename it to evaluation.latency_threads, "
             "and use the top-level `threads:` to fix the threads of the whole run",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return data
+        )  # fmt: skip
 
     @field_validator("batch_sizes")
     @classmethod
@@ -407,7 +429,7 @@ class Recipe(_Section):
     Example:
         >>> r = Recipe.model_validate({"model": {"name": "mlp"}, "data": {"name": "iris"},
         ...                            "prune": {"ratio": 0.5}})
-        >>> r.prune.scope, r.recovery.bn_recalibration, r.run_dir().as_posix()
+        >>> r.prune.scope, r.recovery.bn_reestimation, r.run_dir().as_posix()
         ('local', True, 'runs/run')
     """
 

@@ -47,7 +47,7 @@ prune:
 #   strategies: [{importance: l2}, {importance: taylor}]
 
 recovery:
-  bn_recalibration: true     # always re-estimate BatchNorm statistics after the cut
+  bn_reestimation: true     # always re-estimate BatchNorm statistics after the cut
   compensate: false          # least-squares refit of the layers after each cut
   finetune: {epochs: 2, lr: 0.001, optimizer: adam}
   distill: {temperature: 4.0, alpha: 0.5}   # learn from the unpruned model while fine-tuning

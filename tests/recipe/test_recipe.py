@@ -41,7 +41,7 @@ def test_good_recipe_is_typed() -> None:
     # the recipe takes prune()'s default scope (issue 17: one default per concept)
     assert r.prune.target_macs == 0.5 and r.prune.scope == "local"
     assert r.recovery.distill is not None and r.recovery.distill.alpha == 0.3
-    assert r.recovery.bn_recalibration is True
+    assert r.recovery.bn_reestimation is True
     assert r.run_dir() == Path("runs/t")
     assert r.to_dict()["model"]["kwargs"] == {"hidden": [8]}
 
@@ -157,3 +157,17 @@ def test_example_recipes_validate() -> None:
     assert {"lenet_mnist.yaml", "custom_python.yaml", "torchvision_resnet18.yaml"} <= set(names)
     for path in root.glob("*.yaml"):
         assert load_recipe(path).model.name
+
+
+def test_bn_recalibration_is_the_deprecated_name_of_bn_reestimation(tmp_path: Path) -> None:
+    """One meaning per word: the recipe key says BN re-estimation; the old key still loads
+    (with a FutureWarning), and a flag the pipeline cannot honour is refused, not ignored."""
+    base = "model: {name: mlp}\ndata: {name: digits}\nprune: {ratio: 0.5}\n"
+    old = tmp_path / "old.yaml"
+    old.write_text(base + "recovery: {bn_recalibration: true}\n")
+    with pytest.warns(FutureWarning, match="bn_reestimation"):
+        assert load_recipe(old).recovery.bn_reestimation is True
+    off = tmp_path / "off.yaml"
+    off.write_text(base + "recovery: {bn_reestimation: false}\n")
+    with pytest.raises(RecipeError, match="bn_reestimation"):
+        load_recipe(off)
