@@ -2,7 +2,7 @@
 recalibrates BatchNorm, recovers, evaluates, and writes a run directory with the report."""
 
 from .baseline import baseline_key, baseline_path, prepare_baseline
-from .cut import CutOutcome, build_importance, calibrate, cut_prune, cut_search
+from .cut import CutOutcome, build_importance, cut_prune, cut_search, reestimate
 from .measure import accuracy_on, evaluation_dict, measure, newly_wrong
 from .progress import Progress, RunInterrupted
 from .recover import recover
@@ -23,7 +23,7 @@ __all__ = [
     "baseline_key",
     "baseline_path",
     "build_importance",
-    "calibrate",
+    "reestimate",
     "cut_prune",
     "cut_search",
     "evaluation_dict",

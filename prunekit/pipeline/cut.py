@@ -1,7 +1,7 @@
 """The cut of a run: the criterion a recipe names, a one-shot or iterative prune, or a search.
 
 Every cut model has its BatchNorm statistics re-estimated right after each cut (see
-:func:`calibrate`), so no cut model is ever scored with stale statistics.
+:func:`reestimate`), so no cut model is ever scored with stale statistics.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..schedule import Iterative
 from ..search import Budget, Strategy, search
 from .measure import accuracy_on
 
-__all__ = ["CutOutcome", "build_importance", "calibrate", "cut_prune", "cut_search"]
+__all__ = ["CutOutcome", "build_importance", "reestimate", "cut_prune", "cut_search"]
 
 
 @dataclass
@@ -70,7 +70,7 @@ def build_importance(spec: PruneSpec | str, data: DataBundle, batches: int = 8) 
     return _one_criterion(names, data, batches)
 
 
-def calibrate(model: nn.Module, data: DataBundle) -> int:
+def reestimate(model: nn.Module, data: DataBundle) -> int:
     """Re-estimate BatchNorm running statistics on training batches; samples used (0: no BN)."""
     if not batchnorm_layers(model):
         return 0
@@ -93,15 +93,15 @@ def cut_prune(
     pruner = Pruner(
         model, example, importance=build_importance(spec, data), ignore=list(spec.ignore),
         spec=spec.cut_spec(),
-        bn_data=False,  # recalibrated below with :func:`calibrate`, after every step
+        bn_data=False,  # recalibrated below with :func:`reestimate`, after every step
     )  # fmt: skip
     schedule = None
     if spec.schedule == "iterative":
         schedule = Iterative(steps=spec.steps, ramp="linear",
-                             callback=lambda m, t: calibrate(m, data))  # fmt: skip
+                             callback=lambda m, t: reestimate(m, data))  # fmt: skip
     result = pruner.run(schedule)
     work = result.model
-    samples = calibrate(work, data)
+    samples = reestimate(work, data)
     plan = result.plan.steps[0] if len(result.plan.steps) == 1 else result.plan
     scores = {k: v.flatten().tolist() for k, v in pruner.scores_.items()}
     return CutOutcome(work, plan, scores, calibrated_samples=samples)
@@ -137,7 +137,7 @@ class _CandidateSteps:
     def finish_cut(self, m: nn.Module) -> None:
         if self.compensating:
             compensate(m, self.original, self.data.train, batches=8)
-        calibrate(m, self.data)
+        reestimate(m, self.data)
 
     def recover(self, m: nn.Module) -> None:
         """The quick recovery of ``recover_epochs``, with the recipe's fine-tuning optimizer,
@@ -145,7 +145,7 @@ class _CandidateSteps:
         ft = self.settings
         finetune(m, self.data.train, optimizer=ft.optimizer, lr=ft.lr, lr_schedule=ft.lr_schedule,
                  epochs=self.recover_epochs, progress=False)  # fmt: skip
-        calibrate(m, self.data)
+        reestimate(m, self.data)
 
     def after_curve_cut(self, m: nn.Module) -> None:
         """For :func:`_curve`, which has recalibrated BatchNorm already."""
@@ -185,7 +185,7 @@ def cut_search(
         model, example, metric=lambda m: accuracy_on(m, data.val), tolerance=spec.tolerance,
         budget=budget, strategies=strategies,
         recover=recover if spec.recover_epochs else None,
-        calibrate=finish_cut if has_bn or compensating else None,
+        after_cut=finish_cut if has_bn or compensating else None,
         steps=spec.steps, max_ratio=spec.max_ratio, progress=progress, seed=recipe.data.seed,
         checkpoint=checkpoint,
     )  # fmt: skip
@@ -207,7 +207,7 @@ def cut_search(
     points += _curve(model, example, strategies, spec.curve, data,
                      steps.after_curve_cut if spec.recover_epochs or compensating else None,
                      seed=recipe.data.seed)  # fmt: skip
-    samples = calibrate(result.model, data)
+    samples = reestimate(result.model, data)
     winner = next((s for s in strategies if s.name == result.best.strategy), strategies[0])
     return CutOutcome(
         result.model, result.plan, _scores(model, example, winner), tradeoff=points,
@@ -233,7 +233,7 @@ def _curve(
             torch.manual_seed(seed)
             cut = Pruner(model, example, importance=strategy.importance, ratio=ratio,
                          scope=strategy.scope, bn_data=False).step().model  # fmt: skip
-            calibrate(cut, data)
+            reestimate(cut, data)
             if recover is not None:
                 recover(cut)
             points.append({

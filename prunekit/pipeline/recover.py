@@ -8,7 +8,7 @@ from torch import nn
 
 from ..recipe import DataBundle, Recipe
 from ..recovery import Distillation, NoiseInjection, compensate, finetune
-from .cut import calibrate
+from .cut import reestimate
 
 __all__ = ["recover"]
 
@@ -39,7 +39,7 @@ def recover(
     elif spec.compensate:
         report = compensate(pruned, original, data.train, batches=8)
         done["compensate"] = report.to_dict()
-        done["bn_samples_after_compensate"] = calibrate(pruned, data)
+        done["bn_samples_after_compensate"] = reestimate(pruned, data)
     ft = spec.finetune
     if ft is not None:
         distill = None
@@ -56,6 +56,6 @@ def recover(
             distill=distill, noise=noise, progress=progress, seed=recipe.data.seed,
         )  # fmt: skip
         done["finetune"] = result.to_dict()
-        done["bn_samples_after_finetune"] = calibrate(pruned, data)
+        done["bn_samples_after_finetune"] = reestimate(pruned, data)
     pruned.eval()
     return done

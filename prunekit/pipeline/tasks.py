@@ -16,7 +16,7 @@ from ..evaluation import Sensitivity, analyze_sensitivity
 from ..export import ExportReport, export_onnx, export_torchscript, load
 from ..recipe import Recipe, model_factory
 from ..report import RunRecord, write_report
-from .cut import build_importance, calibrate
+from .cut import build_importance, reestimate
 from .measure import accuracy_on
 from .session import Session
 
@@ -32,7 +32,7 @@ def sensitivity(session: Session) -> Sensitivity:
     spec = recipe.prune if recipe.prune is not None else "l2"
 
     def score(model: nn.Module) -> float:
-        calibrate(model, data)
+        reestimate(model, data)
         return accuracy_on(model, data.val)
 
     ignore = list(recipe.prune.ignore) if recipe.prune is not None else []

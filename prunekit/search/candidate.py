@@ -1,6 +1,6 @@
 """Build one search candidate: cut a copy (in one or several steps) and finish each step.
 
-"Finishing" a step is the user's ``calibrate`` then ``recover``; it runs after every cut,
+"Finishing" a step is the user's ``after_cut`` then ``recover``; it runs after every cut,
 so a multi-step schedule is cut -> finish -> cut -> finish ... Every random draw is seeded:
 the cut from ``seed``, the finishing of step ``t = 1, 2, ...`` from ``seed + t``, so
 replaying the recorded plans (which draws nothing while cutting) rebuilds the same model.
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 Finish = Callable[[nn.Module, int], nn.Module]
-"""``finish(model, step) -> model``: calibrate and recover after the cut of ``step``."""
+"""``finish(model, step) -> model``: ``after_cut`` and recover after the cut of ``step``."""
 Known = Callable[[str], bool]
 """``known(signature)``: whether a one-step cut with this plan signature was measured."""
 

@@ -1,7 +1,7 @@
 """The search's bookkeeping: measure a point once, record it, reuse it, keep the best model.
 
 :class:`SearchRun` turns "this strategy at this ratio (or budget)" into a measured
-:class:`~prunekit.search.SearchPoint`: it cuts a copy, finishes it (calibrate, recover),
+:class:`~prunekit.search.SearchPoint`: it cuts a copy, finishes it (``after_cut``, recover),
 measures cost and metric, and records the point and its plans in the checkpoint. A point
 already in the checkpoint is returned without measuring anything.
 """
@@ -52,7 +52,7 @@ class SearchConfig:
     budget: Budget | None
     strategies: tuple[Strategy, ...]
     recover: Hook | None
-    calibrate: Hook | None
+    after_cut: Hook | None
     steps: int
     max_ratio: float
     schedule_steps: int
@@ -71,8 +71,9 @@ class SearchConfig:
     def settings(self, model: nn.Module, example_inputs: Any) -> dict[str, Any]:
         """Everything that decides which points are measured and what they measure.
 
-        Functions cannot be compared; ``metric``, ``recover`` and ``calibrate`` enter by
-        name only, so changing what they do needs a fresh checkpoint directory.
+        Functions cannot be compared; ``metric``, ``recover`` and ``after_cut`` enter by
+        name only, so changing what they do needs a fresh checkpoint directory. (``after_cut``
+        is stored under its former name ``"calibrate"``, so older checkpoints still match.)
         """
         return {
             "model": model_fingerprint(model),
@@ -81,7 +82,7 @@ class SearchConfig:
             "strategies": [s.to_dict() for s in self.strategies],
             "metric": _hook_name(self.metric),
             "recover": _hook_name(self.recover),
-            "calibrate": _hook_name(self.calibrate),
+            "calibrate": _hook_name(self.after_cut),
             "steps": self.steps,
             "max_ratio": self.max_ratio,
             "schedule_steps": self.schedule_steps,
@@ -161,7 +162,7 @@ class SearchRun:
     # ----------------------------------------------------------------- points
     def finish(self, model: nn.Module, step: int) -> nn.Module:
         """Calibrate, then recover, a freshly cut model (hooks may return a new module)."""
-        for hook in (self.config.calibrate, self.config.recover):
+        for hook in (self.config.after_cut, self.config.recover):
             if hook is not None:
                 out = hook(model)
                 model = out if isinstance(out, nn.Module) else model

@@ -23,7 +23,7 @@ from torch import nn
 from ..errors import ConfigError, SearchError
 from ..plan import PruningPlan
 from ..recalibration import warn_stale_bn
-from ..spec import SEARCH_MAX_RATIO, SEARCH_STEPS
+from ..spec import SEARCH_MAX_RATIO, SEARCH_STEPS, renamed
 from .bisect import largest_passing, smallest_fitting
 from .checkpoint import SearchCheckpoint
 from .engine import SearchConfig, SearchRun, score
@@ -52,7 +52,7 @@ def search(
     budget: Budget | None = None,
     strategies: Sequence[Strategy] | None = None,
     recover: Callable[[nn.Module], Any] | None = None,
-    calibrate: Callable[[nn.Module], Any] | None = None,
+    after_cut: Callable[[nn.Module], Any] | None = None,
     steps: int = SEARCH_STEPS,
     max_ratio: float = SEARCH_MAX_RATIO,
     schedule_steps: int = 1,
@@ -60,20 +60,21 @@ def search(
     cv_metrics: Sequence[Metric] | None = None,
     seed: int = 0,
     progress: bool = True,
+    calibrate: Callable[[nn.Module], Any] | None = None,
 ) -> SearchResult:
     """Find the smallest model within a metric tolerance, or the best model within a budget.
 
     Every candidate is a fresh copy of ``model`` cut by :func:`prunekit.prune`, then
-    ``calibrate``-d, then ``recover``-ed, then scored by ``metric`` (in eval mode).
+    passed to ``after_cut``, then ``recover``-ed, then scored by ``metric`` (in eval mode).
 
-    **Pass ``calibrate`` for models with BatchNorm.** A cut changes the inputs of the
+    **Pass ``after_cut`` for models with BatchNorm.** A cut changes the inputs of the
     layers after it, so their BatchNorm running statistics are stale; without
-    ``calibrate`` each candidate is measured with those stale statistics and the search
-    underrates every cut. ``calibrate`` (e.g. a BN re-estimation: forward passes over a few
+    ``after_cut`` each candidate is measured with those stale statistics and the search
+    underrates every cut. ``after_cut`` (e.g. a BN re-estimation: forward passes over a few
     training batches in train mode, no gradient steps) runs right after every cut, before
     ``recover`` and before ``metric``, so no cut model is ever measured with stale
     statistics. It defaults to ``None`` only because the search cannot know your data:
-    ``calibrate=lambda m: prunekit.recovery.reestimate_bn(m, train_loader)``.
+    ``after_cut=lambda m: prunekit.recovery.reestimate_bn(m, train_loader)``.
 
     Args:
         model: the trained model; it is not modified.
@@ -88,13 +89,13 @@ def search(
             (default: one, L2 magnitude ranked globally).
         recover: quick recovery applied to every candidate (e.g. one fine-tuning epoch);
             it modifies the model in place or returns the recovered module.
-        calibrate: applied right after every cut, before ``recover`` and ``metric`` (see
+        after_cut: applied right after every cut, before ``recover`` and ``metric`` (see
             above); in place or returning the module.
         steps: bisection steps (the ratio is found to ``max_ratio / 2**steps``).
         max_ratio: the largest overall ratio (fraction of units removed) tried.
         schedule_steps: ``> 1`` cuts each candidate in that many steps (the cumulative
             ratio or, for MACs/params budgets met by ``prune``, the cost target ramps
-            linearly), with ``calibrate`` and ``recover`` after every step: better at high
+            linearly), with ``after_cut`` and ``recover`` after every step: better at high
             ratios, ``schedule_steps`` times the recovery cost.
         checkpoint: a directory; after every point its record (JSON) and the best-so-far
             plan are written atomically. Rerunning with the same directory and settings
@@ -133,10 +134,11 @@ def search(
         True
     """
     start = time.perf_counter()
-    config = _config(metric, tolerance, budget, strategies, recover, calibrate, steps,
+    after_cut = renamed("after_cut", after_cut, "calibrate", calibrate, "search")
+    config = _config(metric, tolerance, budget, strategies, recover, after_cut, steps,
                      max_ratio, schedule_steps, seed, progress)  # fmt: skip
     folds = _check_folds(cv_metrics)
-    _warn_stale_bn(model, calibrate)
+    _warn_stale_bn(model, after_cut)
     ignore = {s.name: _ignore_names(model, s) for s in config.strategies}
     store = SearchCheckpoint(checkpoint, config.settings(model, example_inputs))
     better = _fewer_macs if config.mode == "tolerance" else _higher_metric
@@ -274,7 +276,7 @@ def _infeasible(run: SearchRun, points: list[SearchPoint], notes: list[str]) -> 
         return (
             f"no candidate met tolerance={run.config.tolerance}: the unpruned metric is "
             f"{base.metric:.4f}, the smallest ratio tried ({low.ratio:.4f}, strategy "
-            f"{low.strategy!r}) scored {low.metric:.4f}; raise the tolerance, pass calibrate= "
+            f"{low.strategy!r}) scored {low.metric:.4f}; raise the tolerance, pass after_cut= "
             "(BatchNorm re-estimation) and recover= (fine-tuning), or raise steps to try "
             "smaller ratios"
         )
@@ -286,7 +288,7 @@ def _infeasible(run: SearchRun, points: list[SearchPoint], notes: list[str]) -> 
 
 
 def _config(
-    metric: Any, tolerance: Any, budget: Any, strategies: Any, recover: Any, calibrate: Any,
+    metric: Any, tolerance: Any, budget: Any, strategies: Any, recover: Any, after_cut: Any,
     steps: Any, max_ratio: Any, schedule_steps: Any, seed: Any, progress: Any,
 ) -> SearchConfig:  # fmt: skip
     """Validate the arguments of :func:`search`."""
@@ -303,7 +305,7 @@ def _config(
         raise ConfigError(
             f"budget={budget!r} must be a prunekit.search.Budget, e.g. Budget(macs=0.5)"
         )
-    for name, hook in (("recover", recover), ("calibrate", calibrate)):
+    for name, hook in (("recover", recover), ("after_cut", after_cut)):
         if hook is not None and not callable(hook):
             raise ConfigError(f"{name}={hook!r} must be callable model -> Any, or None")
     for name, value in (("steps", steps), ("schedule_steps", schedule_steps)):
@@ -315,7 +317,7 @@ def _config(
         raise ConfigError(f"seed={seed!r} must be an int")
     chosen = _check_strategies(strategies)
     tol = float(tolerance) if tolerance is not None else None
-    return SearchConfig(metric, tol, budget, chosen, recover, calibrate, steps,
+    return SearchConfig(metric, tol, budget, chosen, recover, after_cut, steps,
                         float(max_ratio), schedule_steps, seed, bool(progress))  # fmt: skip
 
 
@@ -368,12 +370,12 @@ def _ignore_names(model: nn.Module, strategy: Strategy) -> list[str]:
     return out
 
 
-def _warn_stale_bn(model: nn.Module, calibrate: Callable[[nn.Module], Any] | None) -> None:
-    """A BatchNorm model searched without ``calibrate`` is measured with stale statistics."""
-    if calibrate is None:
+def _warn_stale_bn(model: nn.Module, after_cut: Callable[[nn.Module], Any] | None) -> None:
+    """A BatchNorm model searched without ``after_cut`` is measured with stale statistics."""
+    if after_cut is None:
         warn_stale_bn(
-            model, "search", "calibrate=None",
+            model, "search", "after_cut=None",
             "every candidate is measured with the unpruned model's running statistics (a cut "
             "can look far worse than it is)",
-            "pass calibrate=lambda m: prunekit.recovery.reestimate_bn(m, loader)", stacklevel=2,
+            "pass after_cut=lambda m: prunekit.recovery.reestimate_bn(m, loader)", stacklevel=2,
         )  # fmt: skip

@@ -27,7 +27,7 @@ def test_tolerance_search_returns_a_smaller_model_within_tolerance(
 ) -> None:
     before = copy.deepcopy(trained.state_dict())
     x = digits.xt[:2]
-    res = search(trained, x, metric=digits.accuracy, tolerance=0.02, calibrate=digits.calibrate,
+    res = search(trained, x, metric=digits.accuracy, tolerance=0.02, after_cut=digits.calibrate,
                  recover=recover, steps=5, progress=False)  # fmt: skip
     base, best = res.baseline, res.best
     assert base.metric == pytest.approx(digits.accuracy(trained)) and base.metric > 0.9
@@ -55,7 +55,7 @@ def test_budget_search_lands_at_the_budget_and_picks_the_best_strategy(
     x = digits.xt[:2]
     strategies = [Strategy(), Strategy(scope="local"), Strategy(importance="random")]
     res = search(trained, x, metric=digits.accuracy, budget=Budget(macs=0.4),
-                 strategies=strategies, calibrate=digits.calibrate, recover=recover,
+                 strategies=strategies, after_cut=digits.calibrate, recover=recover,
                  steps=7, progress=False)  # fmt: skip
     target = int(0.4 * res.baseline.macs)
     final = {p.strategy: p for p in res.points if p.kind == "evaluated"}
@@ -77,7 +77,7 @@ def test_budget_search_lands_at_the_budget_and_picks_the_best_strategy(
 def test_params_and_latency_budgets(trained: nn.Module, digits, recover: Recover) -> None:
     x = digits.xt[:2]
     res = search(trained, x, metric=digits.accuracy, budget=Budget(params=2000),
-                 calibrate=digits.calibrate, recover=recover, progress=False)  # fmt: skip
+                 after_cut=digits.calibrate, recover=recover, progress=False)  # fmt: skip
     assert res.best.params <= 2000 and count_params(res.model) == res.best.params
 
     def latency(m: nn.Module) -> float:  # deterministic stand-in: 1 ns per MAC
@@ -85,7 +85,7 @@ def test_params_and_latency_budgets(trained: nn.Module, digits, recover: Recover
 
     res = search(trained, x, metric=digits.accuracy,
                  budget=Budget(latency=latency(trained) / 2, latency_fn=latency),
-                 calibrate=digits.calibrate, recover=recover, steps=6, progress=False)  # fmt: skip
+                 after_cut=digits.calibrate, recover=recover, steps=6, progress=False)  # fmt: skip
     assert res.baseline.latency == pytest.approx(latency(trained))
     assert res.best.latency is not None and res.best.latency <= latency(trained) / 2
     assert res.best.latency == pytest.approx(latency(res.model))
@@ -109,7 +109,7 @@ def test_finishing_order_and_iterative_schedule(trained: nn.Module, digits) -> N
         return digits.accuracy(m)
 
     x = digits.xt[:2]
-    res = search(trained, x, metric=metric, tolerance=0.03, calibrate=calibrate,
+    res = search(trained, x, metric=metric, tolerance=0.03, after_cut=calibrate,
                  recover=recover, steps=2, schedule_steps=2, progress=False)  # fmt: skip
     cycle = ["calibrate", "recover", "calibrate", "recover", "metric"]
     assert events[0] == "metric"  # the unpruned baseline, never calibrated or recovered
@@ -127,7 +127,7 @@ def test_sensitivity_strategy_and_capped_strategy(
     sens = analyze_sensitivity(trained, x, digits.accuracy, ratios=(0.25, 0.5, 0.75, 0.9))
     strategies = [Strategy.from_sensitivity(sens), Strategy("capped", max_group_ratio=0.1)]
     res = search(trained, x, metric=digits.accuracy, budget=Budget(macs=0.5),
-                 strategies=strategies, calibrate=digits.calibrate, recover=recover,
+                 strategies=strategies, after_cut=digits.calibrate, recover=recover,
                  steps=6, progress=False)  # fmt: skip
     assert res.best.strategy == "l2-sensitivity" and res.best.macs <= res.baseline.macs // 2
     assert any("'capped' cannot reach the budget" in n for n in res.notes)
@@ -147,7 +147,7 @@ def test_cross_validated_metric_of_the_chosen_point(
         return acc
 
     res = search(trained, digits.xt[:2], metric=digits.accuracy, budget=Budget(macs=0.5),
-                 cv_metrics=[fold_metric(s) for s in folds], calibrate=digits.calibrate,
+                 cv_metrics=[fold_metric(s) for s in folds], after_cut=digits.calibrate,
                  recover=recover, progress=False)  # fmt: skip
     assert res.cv is not None
     values = [fold_metric(s)(res.model) for s in folds]
@@ -213,7 +213,7 @@ def test_module_ratios_strategy_keeps_its_fixed_ratio(
     """A fixed per-module ratio wins over the searched ratio: 10% of 64 -> 6 units cut."""
     st = Strategy("first-layer-fixed", module_ratios={"0": 0.1})
     res = search(trained, digits.xt[:2], metric=digits.accuracy, budget=Budget(macs=0.75),
-                 strategies=[st], calibrate=digits.calibrate, recover=recover, steps=5,
+                 strategies=[st], after_cut=digits.calibrate, recover=recover, steps=5,
                  progress=False)  # fmt: skip
     assert res.model[0].out_features == 58 and res.model[1].num_features == 58
     # batch 2: 2 (64*58 + 58 w + 10 w) <= 0.75 * 12928 needs w <= 16 in the second layer

@@ -37,7 +37,7 @@ def _run(
 ) -> SearchResult:
     strategies = [Strategy(), Strategy(scope="local")]
     return search(trained, digits.xt[:2], metric=metric, tolerance=0.02, strategies=strategies,
-                  calibrate=digits.calibrate, recover=recover, steps=4, checkpoint=ck,
+                  after_cut=digits.calibrate, recover=recover, steps=4, checkpoint=ck,
                   progress=False, **kw)  # fmt: skip
 
 

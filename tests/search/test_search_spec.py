@@ -185,6 +185,29 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_a_batchnorm_model_without_calibrate_gets_a_warning() -> None:
     net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).eval()
-    with pytest.warns(UserWarning, match="calibrate=None"):
+    with pytest.warns(UserWarning, match="after_cut=None"):
         search(net, torch.randn(2, 4), metric=lambda m: 1.0, budget=Budget(params=0.8),
                progress=False)  # fmt: skip
+
+
+def test_calibrate_is_the_deprecated_name_of_after_cut() -> None:
+    """The post-cut hook is ``after_cut`` ("calibration" means a criterion's data); the old
+    keyword still works with a DeprecationWarning, and both at once is an error."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    x = torch.randn(4, 8)
+    seen: list[int] = []
+
+    def hook(m: torch.nn.Module) -> None:
+        seen.append(1)
+
+    def metric(m: torch.nn.Module) -> float:
+        return 1.0
+
+    with pytest.warns(
+        DeprecationWarning, match=r"search\(calibrate=...\) is now search\(after_cut"
+    ):
+        search(net, x, metric=metric, budget=Budget(macs=0.5), calibrate=hook, progress=False)
+    assert seen  # the old name still reaches the hook
+    with pytest.raises(ConfigError, match="after_cut"):
+        search(net, x, metric=metric, budget=Budget(macs=0.5), calibrate=hook, after_cut=hook)
