@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.prunekit-installed
 # Lint only the source dirs that exist (benchmarks/ arrives later).
 LINT_DIRS := $(wildcard prunekit tests benchmarks examples)
 
-.PHONY: venv test lint typecheck unit fuzz demo bench bench-minilm bench-engine bench-kernels coverage format clean
+.PHONY: venv test lint typecheck unit fuzz demo bench bench-minilm bench-engine bench-kernels bench-llm coverage format clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,18 @@ bench-engine: venv
 # how much of a MACs reduction any structured pruning can turn into speed-up.
 bench-kernels: venv
 	$(BIN)/python benchmarks/kernel_efficiency.py
+
+# Block-wise structured pruning of the real SmolLM2-135M (prunekit.llm): held-out perplexity
+# and peak RSS of each method at 20% of the decoder-block parameters, one process per method
+# (about 1 min each on 2 cores); JSON lines to docs/bench/llm_blockwise.jsonl (docs/LLM.md).
+LLM_RUNS := "--method dense" "--method flap" "--method wanda_sp" "--method magnitude" \
+	"--method flap --head-ratio 0.34" "--method wanda_sp --head-ratio 0.34"
+bench-llm: venv
+	mkdir -p docs/bench && : > docs/bench/llm_blockwise.jsonl
+	for args in $(LLM_RUNS); do \
+		HF_HUB_OFFLINE=1 PYTHONPATH=. $(BIN)/python benchmarks/llm_blockwise.py $$args \
+			>> docs/bench/llm_blockwise.jsonl || exit 1; \
+	done
 
 # Not part of `test`: the architecture sweep over torchvision / timm / Hugging Face models
 # beside Torch-Pruning (an hour or more on 2 cores). It needs torch 2.14.1 + torchvision, so
