@@ -197,3 +197,30 @@ def pick(ctx: Ctx, table: dict[str, tuple[float, Maker]]) -> Maker:
     """A maker drawn from ``table`` by weight."""
     names = sorted(table)
     return table[ctx.rng.choices(names, weights=[table[n][0] for n in names])[0]][1]
+
+
+class Composer:
+    """``chain`` and ``block``, shared by the generator families: a family gives its own
+    leaf and composite tables with :meth:`tables`; the common composites join them while the
+    nesting depth and the composite budget allow."""
+
+    ctx: Ctx
+
+    def tables(self) -> tuple[dict[str, tuple[float, Maker]], dict[str, tuple[float, Maker]]]:
+        """(leaves, composites) of this family."""
+        raise NotImplementedError  # each family returns its module's two tables
+
+    def chain(self, cin: int, cout: int, depth: int) -> nn.Module:
+        n = self.ctx.rng.choice([1, 1, 2])
+        widths = [cin] + [self.ctx.width(2, 12) for _ in range(n - 1)] + [cout]
+        blocks = [self.block(a, b, depth) for a, b in zip(widths, widths[1:], strict=False)]
+        return blocks[0] if len(blocks) == 1 else nn.Sequential(*blocks)
+
+    def block(self, cin: int, cout: int, depth: int) -> nn.Module:
+        leaves, composites = self.tables()
+        table = dict(leaves)
+        if depth < MAX_DEPTH and self.ctx.budget > 0:
+            self.ctx.budget -= 1
+            table.update(COMPOSITES)
+            table.update(composites)
+        return pick(self.ctx, table)(self, cin, cout, depth)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from torch import nn
 from . import common
 from .attention import MHA, Attention, PreNorm
 from .blocks import AddBranches, ChannelsLast, Residual
-from .common import Ctx, pick
+from .common import Ctx
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -21,7 +21,7 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-class ConvFamily:
+class ConvFamily(common.Composer):
     """Blocks on (B, C, *spatial) maps; ``nd`` spatial dims."""
 
     dim = 1
@@ -68,19 +68,10 @@ class ConvFamily:
             return self.conv(c, r), self.conv(r, c), True
         return nn.Linear(c, r), nn.Linear(r, c), False
 
-    def chain(self, cin: int, cout: int, depth: int) -> nn.Module:
-        n = self.ctx.rng.choice([1, 1, 2])
-        widths = [cin] + [self.ctx.width(2, 12) for _ in range(n - 1)] + [cout]
-        blocks = [self.block(a, b, depth) for a, b in zip(widths, widths[1:], strict=False)]
-        return blocks[0] if len(blocks) == 1 else nn.Sequential(*blocks)
-
-    def block(self, cin: int, cout: int, depth: int) -> nn.Module:
-        table = dict(LEAVES)
-        if depth < common.MAX_DEPTH and self.ctx.budget > 0:
-            self.ctx.budget -= 1
-            table.update(common.COMPOSITES)
-            table.update(COMPOSITES)
-        return pick(self.ctx, table)(self, cin, cout, depth)
+    def tables(
+        self,
+    ) -> tuple[dict[str, tuple[float, common.Maker]], dict[str, tuple[float, common.Maker]]]:
+        return LEAVES, COMPOSITES
 
 
 def leaf(f: ConvFamily, cin: int, cout: int, depth: int) -> nn.Module:

@@ -9,11 +9,11 @@ from torch import nn
 from . import common
 from .attention import PosEmbed, PreNorm, TokenPool
 from .blocks import Residual, Transposed
-from .common import Ctx, pick
+from .common import Ctx
 from .gen_conv import attention_inner, divisors
 
 
-class SeqFamily:
+class SeqFamily(common.Composer):
     """Blocks on (B, T, D) tokens; cat and split act on the last dim."""
 
     dim = -1
@@ -42,19 +42,10 @@ class SeqFamily:
     def gate_fcs(self, c: int, r: int) -> tuple[nn.Module, nn.Module, bool]:
         return nn.Linear(c, r), nn.Linear(r, c), False
 
-    def chain(self, cin: int, cout: int, depth: int) -> nn.Module:
-        n = self.ctx.rng.choice([1, 1, 2])
-        widths = [cin] + [self.ctx.width(2, 12) for _ in range(n - 1)] + [cout]
-        blocks = [self.block(a, b, depth) for a, b in zip(widths, widths[1:], strict=False)]
-        return blocks[0] if len(blocks) == 1 else nn.Sequential(*blocks)
-
-    def block(self, cin: int, cout: int, depth: int) -> nn.Module:
-        table = dict(LEAVES)
-        if depth < common.MAX_DEPTH and self.ctx.budget > 0:
-            self.ctx.budget -= 1
-            table.update(common.COMPOSITES)
-            table.update(COMPOSITES)
-        return pick(self.ctx, table)(self, cin, cout, depth)
+    def tables(
+        self,
+    ) -> tuple[dict[str, tuple[float, common.Maker]], dict[str, tuple[float, common.Maker]]]:
+        return LEAVES, COMPOSITES
 
 
 def leaf(f: SeqFamily, cin: int, cout: int, depth: int) -> nn.Module:
