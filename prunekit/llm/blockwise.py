@@ -19,11 +19,9 @@ when ``inplace=True`` (no copy: the memory is the weights plus one block's activ
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
@@ -37,15 +35,11 @@ from ..surgery.llama_blocks import (
     projections,
     sync_llm_config,
 )
+from .activations import CALIBRATION_BATCH, Chunk, capture_block_inputs, run_block
 from .budget import UniformCut, uniform_cut
 from .criteria import CRITERIA, ChannelStats, channel_scores, compensate_bias, unit_scores
 
 __all__ = ["BlockwiseResult", "prune_blockwise", "select_heads"]
-
-Chunk = tuple[torch.Tensor, dict[str, Any]]
-
-CALIBRATION_BATCH = 4
-"""Calibration windows per forward pass (the transient attention scores grow with it)."""
 
 
 @dataclass
@@ -80,41 +74,6 @@ class BlockwiseResult:
         )
 
 
-class _Stop(Exception):
-    """Raised by the capture hook once block 0's inputs are known."""
-
-
-def _capture(model: nn.Module, first: nn.Module, ids: torch.Tensor, batch: int) -> list[Chunk]:
-    chunks: list[Chunk] = []
-
-    def hook(_: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        kw = dict(kwargs)
-        hidden = args[0] if args else kw.pop("hidden_states")
-        for key in ("cache", "past_key_values", "past_key_value"):
-            kw.pop(key, None)
-        kw["use_cache"] = False
-        chunks.append((hidden.detach(), kw))
-        raise _Stop
-
-    handle = first.register_forward_pre_hook(hook, with_kwargs=True)
-    device = next(model.parameters()).device
-    try:
-        for start in range(0, ids.shape[0], batch):
-            with contextlib.suppress(_Stop):
-                model(input_ids=ids[start : start + batch].to(device), use_cache=False)
-    finally:
-        handle.remove()
-    return chunks
-
-
-def _run(block: nn.Module, chunks: list[Chunk]) -> list[Chunk]:
-    out = []
-    for hidden, kw in chunks:
-        y = block(hidden, **kw)
-        out.append(((y[0] if isinstance(y, tuple) else y).detach(), kw))
-    return out
-
-
 def _statistics(block: nn.Module, chunks: list[Chunk]) -> dict[str, ChannelStats]:
     """Input statistics of ``o_proj`` and ``down_proj`` over every calibration token."""
     proj = projections(block)
@@ -125,7 +84,7 @@ def _statistics(block: nn.Module, chunks: list[Chunk]) -> dict[str, ChannelStats
         for k, lin in layers.items()
     ]
     try:
-        _run(block, chunks)
+        run_block(block, chunks)
     finally:
         for h in handles:
             h.remove()
@@ -227,13 +186,15 @@ def prune_blockwise(
     removed = []
     with torch.no_grad():
         chunks = (
-            _capture(model, layers[0], calibration.long(), CALIBRATION_BATCH) if needs_data else []
+            capture_block_inputs(model, layers[0], calibration.long(), batch=CALIBRATION_BATCH)
+            if needs_data
+            else []
         )
         for i, block in enumerate(layers):
             stats = _statistics(block, chunks) if needs_data else None
             removed.append(_prune_block(block, criterion, stats, cut, compensate))
             if needs_data and i + 1 < len(layers):
-                chunks = _run(block, chunks)
+                chunks = run_block(block, chunks)
     model.train(was_training)
     sync_llm_config(model)
     seconds = time.perf_counter() - start
