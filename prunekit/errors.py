@@ -14,6 +14,7 @@ __all__ = [
     "EquivalenceError",
     "RegistryError",
     "UnsupportedOpWarning",
+    "CalibrationWarning",
     "DataError",
     "NonFiniteError",
     "RecoveryError",
@@ -61,6 +62,11 @@ class ConformanceError(PrunekitError, AssertionError):
 
 class UnsupportedOpWarning(UserWarning):
     """An op the engine cannot map was met; the groups that touch it are frozen."""
+
+
+class CalibrationWarning(UserWarning):
+    """A data-driven criterion's calibration data is unlikely to rank units well (loss near
+    zero on an overfit model's training data, too few samples); the message gives the fix."""
 
 
 class DataError(PrunekitError, ValueError):

@@ -3,7 +3,10 @@
 Data-free: ``l1``, ``l2``, ``fpgm``, ``lamp``, ``bn_scale``, ``random``. Data-driven (pass
 an object holding the calibration data, e.g. ``Taylor(data=loader, loss_fn=fn)``):
 ``grad``, ``taylor``, ``taylor_sq``, ``fisher``/``obd``, ``activation``, ``apoz``,
-``wanda``, ``loss``.
+``wanda``, ``loss``; set-aware (they rank sets of units, not units alone): ``reconstruction``
+(greedy least-squares refit, ThiNet-style), ``obs`` (OBS group scores with the compensating
+update); ``loss`` re-scores in chunks within one call by default (``chunks=32``).
+Every data-driven criterion checks its calibration data first (:mod:`.health`).
 """
 
 from .activation import ActivationMean, APoZ, Wanda
@@ -13,8 +16,11 @@ from .datadriven import DataCriterion
 from .datafree import FPGM, LAMP, BNScale, is_norm_weight
 from .fusion import Fuse
 from .gradient import Fisher, MeanGradient, Taylor
+from .health import CalibrationHealth, check_calibration
 from .loss_contribution import LossContribution
 from .magnitude import Magnitude, RandomImportance, unit_slices
+from .obs import OBS
+from .reconstruction import Reconstruction
 from .registry import (
     FunctionCriterion,
     Importance,
@@ -22,6 +28,8 @@ from .registry import (
     get_importance,
     register_importance,
 )
+from .rescore import Rescored, rescore
+from .setaware import SetAwareCriterion
 from .stats import ACT_STATS, GRAD_STATS, CalibrationStats
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "ActivationMean",
     "BNScale",
     "Calibration",
+    "CalibrationHealth",
     "CalibrationStats",
     "Criterion",
     "DataCriterion",
@@ -44,15 +53,21 @@ __all__ = [
     "Magnitude",
     "MeanGradient",
     "NORMALIZATIONS",
+    "OBS",
     "RandomImportance",
+    "Reconstruction",
+    "Rescored",
+    "SetAwareCriterion",
     "Taylor",
     "Wanda",
     "available_importances",
+    "check_calibration",
     "average_ranks",
     "get_importance",
     "is_norm_weight",
     "normalize_scores",
     "register_importance",
+    "rescore",
     "spearman",
     "unit_slices",
 ]

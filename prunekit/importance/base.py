@@ -28,6 +28,7 @@ criterion                                       data        loss        zero is 
 ``taylor``, ``taylor_sq``, ``fisher``/``obd``   yes         yes         yes
 ``activation``, ``apoz``, ``wanda``             yes         no          yes
 ``loss`` (:class:`LossContribution`)            yes         yes         no
+``obs``, ``reconstruction`` (set-aware)         yes         no          no
 ==============================================  ==========  ==========  ===============
 """
 

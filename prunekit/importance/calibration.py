@@ -10,11 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import distributed
 from .._modelio import call_model, default_inputs, flatten_tensors, to_device
 from ..checks import non_finite
 from ..errors import ConfigError, NonFiniteError
 from ..graph.dependency import DependencyGraph
 from ..surgery import get_handler
+from .health import count_samples
 from .stats import ACT_STATS, GRAD_STATS, CalibrationStats
 
 __all__ = ["Calibration", "default_inputs", "input_dim", "to_device"]
@@ -115,6 +117,8 @@ class Calibration:
             for i, b in enumerate(self.data):
                 if self.batches is not None and i >= self.batches:
                     break
+                if i % distributed.world_size() != distributed.rank():
+                    continue  # under torchrun each rank takes every world_size-th batch
                 bad = non_finite(enumerate(flatten_tensors(self.inputs(b))))
                 if bad:
                     raise NonFiniteError(
@@ -123,7 +127,8 @@ class Calibration:
                         "be NaN: clean the data (torch.nan_to_num) or drop that batch"
                     )
                 out.append(b)
-            if not out:
+            # every rank takes part in the count (a rank may get no batch under torchrun)
+            if distributed.all_reduce_scalars([float(len(out))])[0] == 0.0:
                 raise ConfigError("the calibration data yielded no batch; pass a non-empty loader")
             self._batches = out
         return self._batches
@@ -142,6 +147,11 @@ class Calibration:
                 "; reduce it (e.g. .mean()) inside loss_fn"
             )
         return loss.reshape(())
+
+    def forget(self) -> None:
+        """Drop the cached stats: the next :meth:`ensure` collects again (the model's weights
+        changed, e.g. units zeroed for re-scoring)."""
+        self._cache = None
 
     def ensure(self, model: nn.Module, graph: DependencyGraph | None = None) -> CalibrationStats:
         """:meth:`collect` once per (model, graph, requested stats); later calls reuse it."""
@@ -173,7 +183,7 @@ class Calibration:
                         f"{self.owner}: the loss on calibration batch {i} is {loss} (inputs "
                         "are finite): check loss_fn on that batch (log of 0, division by 0)"
                     )
-        return stats
+        return stats.all_reduce() if distributed.active() else stats
 
     def _step(
         self,
@@ -197,6 +207,7 @@ class Calibration:
                 _add_grads(params, stats, self.needs)
             stats.loss_sum += value
         stats.count("batches", 1)
+        stats.count("samples", count_samples([batch], self.inputs))
         return value
 
 
@@ -226,13 +237,16 @@ def _grad_stat(stat: str, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 def _add_grads(params: dict[str, nn.Parameter], stats: CalibrationStats, needs: set[str]) -> None:
+    norm_sq = 0.0  # ||g||^2 of the batch, for the calibration health check (health.py)
     for name, p in params.items():
         g = p.grad.detach().double() if p.grad is not None else torch.zeros_like(p).double()
         w = p.detach().double()
+        norm_sq += float((g * g).sum())
         for stat in GRAD_STATS:
             if stat in needs:
                 stats.add(f"{stat}/{name}", _grad_stat(stat, w, g))
         p.grad = None
+    stats.count("grad_norm_sq", norm_sq)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..graph.dependency import DependencyGraph, Group
 from .base import NORMALIZATIONS, Criterion, check_choice, normalize_scores
 from .calibration import Calibration, LossFn
+from .health import check_calibration
 from .stats import GRAD_STATS, CalibrationStats
 
 __all__ = ["DataCriterion", "uniform_fallback"]
@@ -70,6 +71,10 @@ class DataCriterion(Criterion, ABC):
                 f"{type(self).__name__} has no calibration data; pass it as "
                 f"prunekit.importance.{type(self).__name__}(data=loader, loss_fn=fn, batches=4)"
             )
+        if self.stats_ is not None:  # before any group is scored (health.py)
+            samples = int(self.stats_.counts.get("samples", 0))
+            check_calibration(type(self).__name__, samples=samples, graph=graph, model=model,
+                              stats=self.stats_)  # fmt: skip
 
     def __call__(self, group: Group, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.stats_ is None:

@@ -10,13 +10,16 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from .. import distributed
 from ..errors import ConfigError
 from ..graph.dependency import DependencyGraph, Group
 from ..graph.tracer import eval_mode
 from .base import normalize_scores
 from .calibration import Calibration, to_device
 from .datadriven import DataCriterion
+from .health import check_calibration, count_samples
 from .registry import register_importance
+from .rescore import check_chunks, rescore
 from .stats import CalibrationStats
 
 __all__ = ["LossContribution"]
@@ -36,6 +39,14 @@ class LossContribution(DataCriterion):
     Raw sums stay available for merging across processes: ``loss_sums_[group.key]`` (sum
     over batches of the zeroed loss per unit), ``base_sum_`` and ``batches_``.
 
+    ``chunks`` (default 32): re-score within the one call, in that many rounds: the lowest
+    ``ceil(units / chunks)`` units are zeroed and the loss change of every unit left is
+    measured again on that model (:func:`~prunekit.importance.rescore`), so two redundant
+    units are not both judged harmless. On a digits MLP cut 50% one-shot it lifts test
+    accuracy from 46.6% to 91.9% (3 models; docs/criteria_defaults.md), for ``chunks / 2`` times
+    the unit-forwards; ``chunks=1`` is the single-unit ΔL above. (``chunk`` is unrelated: the
+    units evaluated per vectorised call.) ``rounds_`` counts the re-scorings.
+
     Example:
         >>> import torch, prunekit
         >>> from prunekit.importance import LossContribution
@@ -45,36 +56,46 @@ class LossContribution(DataCriterion):
         ...     loss_fn=lambda o, b: torch.nn.functional.cross_entropy(o, b[1]))
         >>> prunekit.prune(net, torch.randn(1, 3), ratio=0.5, importance=crit).model[0].out_features
         2
-        >>> crit.forwards_   # 4 hidden units x 1 batch
-        4
+        >>> crit.forwards_   # 4 hidden units x 1 batch, 4 + 3 + 2 + 1 in 4 rounds
+        10
     """
 
     chunk: int = 64
     vectorize: bool = True
+    chunks: int = 32
     requires_loss: ClassVar[bool] = True
     loss_sums_: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
     base_sum_: float = field(default=0.0, init=False, repr=False)
     batches_: int = field(default=0, init=False, repr=False)
     forwards_: int = field(default=0, init=False, repr=False)
+    rounds_: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ConfigError(f"LossContribution chunk={self.chunk!r} must be a positive int")
+        check_chunks("LossContribution", self.chunks)
         if self.data is not None and self.loss_fn is None:
             raise ConfigError("LossContribution needs loss_fn=(output, batch) -> scalar loss")
         super().__post_init__()
         self._model: nn.Module | None = None
         self._tensors: dict[str, torch.Tensor] = {}
+        self._graph: DependencyGraph | None = None
 
     def prepare(self, model: nn.Module, graph: DependencyGraph) -> None:
         """Measure the base loss on the calibration batches; units are measured lazily."""
         cal = self._calibration()
-        self._model, self._tensors = model, graph.tensors
+        self._model, self._tensors, self._graph = model, graph.tensors, graph
+        self.rounds_ = 0
         self.loss_sums_, self.forwards_ = {}, 0
         with torch.no_grad(), eval_mode(model):
             batches = self._batches()
-            self.base_sum_ = sum(float(cal.loss(model, b)) for b in batches)
-        self.batches_ = len(batches)
+            base = sum(float(cal.loss(model, b)) for b in batches)
+        # under torchrun: sums over every rank's batches (a no-op alone)
+        self.base_sum_, total = distributed.all_reduce_scalars([base, float(len(batches))])
+        self.batches_ = int(total)
+        samples = distributed.all_reduce_scalars([count_samples(batches, cal.inputs)])[0]
+        check_calibration("LossContribution", samples=int(samples),
+                          graph=graph, mean_loss=self.base_sum_ / max(self.batches_, 1))  # fmt: skip
 
     def score(
         self, group: Group, tensors: dict[str, torch.Tensor], stats: CalibrationStats | None
@@ -90,7 +111,27 @@ class LossContribution(DataCriterion):
                 "LossContribution was not prepared: call .prepare(model, graph) first "
                 "(prunekit.prune does it for you)"
             )
-        return normalize_scores(self.score(group, tensors, self.stats_), self.normalize)
+        if self.chunks == 1:
+            return normalize_scores(self.score(group, tensors, self.stats_), self.normalize)
+        return normalize_scores(self._rescored(group), self.normalize)
+
+    def _rescored(self, group: Group) -> torch.Tensor:
+        """Scores by elimination in ``chunks`` rounds (prepare() resets ``forwards_`` each
+        round, so the unit-forwards are added up here)."""
+        assert self._model is not None and self._graph is not None
+        spent = [self.forwards_]
+
+        def measured(g: Group, t: dict[str, torch.Tensor]) -> torch.Tensor:
+            before = self.forwards_
+            out = self.score(g, t, None)
+            spent[0] += self.forwards_ - before
+            return out
+
+        rounds = self.rounds_
+        scores, more = rescore(self, self._model, self._graph, group, self._tensors,
+                               self.chunks, measured)  # fmt: skip
+        self.forwards_, self.rounds_ = spent[0], rounds + more
+        return scores.float()
 
     def _calibration(self) -> Calibration:
         if self.calibration is None:
@@ -113,7 +154,7 @@ class LossContribution(DataCriterion):
                 for units in _chunks(group.num_units, self.chunk):
                     sums[units] += self._chunk_losses(group, units, batch).double().cpu()
                     self.forwards_ += len(units)
-        return sums
+        return distributed.all_reduce_named({group.key: sums})[group.key]
 
     def _chunk_losses(self, group: Group, units: list[int], batch: Any) -> torch.Tensor:
         if self.vectorize:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .. import distributed
 from ..errors import ConfigError
 
 __all__ = ["CalibrationStats", "GRAD_STATS", "ACT_STATS"]
@@ -99,7 +100,9 @@ class CalibrationStats:
     def all_reduce(self) -> CalibrationStats:
         """Sum every statistic across ``torch.distributed`` ranks in place; returns ``self``.
 
-        Every rank must have collected the same keys (same model, same criteria).
+        Keys are reduced in sorted order and a rank that lacks a key (it saw no batch)
+        contributes zeros, so uneven shards never deadlock
+        (:func:`prunekit.distributed.all_reduce_named`).
         """
         import torch.distributed as dist
 
@@ -108,13 +111,10 @@ class CalibrationStats:
                 "all_reduce needs an initialised torch.distributed process group; call "
                 "torch.distributed.init_process_group first, or merge stats with reduce()"
             )
-        for key in sorted(self.sums):
-            dist.all_reduce(self.sums[key])
-        keys = sorted(self.counts)
-        scalars = torch.tensor(
-            [self.counts[k] for k in keys] + [self.loss_sum], dtype=torch.float64
-        )
-        dist.all_reduce(scalars)
-        self.counts = dict(zip(keys, scalars[:-1].tolist()))
-        self.loss_sum = float(scalars[-1])
+        self.sums = distributed.all_reduce_named(self.sums)
+        counts = {k: torch.tensor(float(n), dtype=torch.float64) for k, n in self.counts.items()}
+        counts["\0loss"] = torch.tensor(self.loss_sum, dtype=torch.float64)
+        reduced = distributed.all_reduce_named(counts)
+        self.loss_sum = float(reduced.pop("\0loss"))
+        self.counts = {k: float(v) for k, v in reduced.items()}
         return self

@@ -43,16 +43,29 @@ class CutOutcome:
     calibrated_samples: int = 0
 
 
-def _one_criterion(name: str, data: DataBundle, batches: int) -> Importance:
+def _one_criterion(name: str, data: DataBundle, batches: int, split: str) -> Importance:
     crit = get_importance(name)
     if isinstance(crit, DataCriterion):
-        crit = dataclasses.replace(crit, data=data.train, loss_fn=task_loss, batches=batches)
+        loader = data.train if split == "train" else data.val
+        crit = dataclasses.replace(crit, data=loader, loss_fn=task_loss, batches=batches)
     return crit
 
 
+def calibration_note(spec: PruneSpec) -> str | None:
+    """Which split the recipe's data-driven criteria calibrate on (``None``: none is)."""
+    names = spec.importance if isinstance(spec.importance, list) else [spec.importance]
+    driven = [n for n in names if isinstance(get_importance(n), DataCriterion)]
+    if not driven:
+        return None
+    held = " (held out from training)" if spec.calibration_split == "val" else ""
+    return (f"criterion {', '.join(driven)} calibrated on {spec.calibration_batches} batches "
+            f"of the {spec.calibration_split} split{held}")  # fmt: skip
+
+
 def build_importance(spec: PruneSpec | str, data: DataBundle, batches: int = 8) -> Importance:
-    """The criterion object for a recipe's ``importance`` (data-driven ones get the training
-    loader and cross-entropy; a list is fused by rank average).
+    """The criterion object for a recipe's ``importance`` (data-driven ones get the
+    validation loader, held out from training, unless ``calibration_split: train``, and
+    cross-entropy; a list is fused by rank average).
 
     Example:
         >>> from prunekit.recipe import parse_recipe, resolve_data
@@ -63,11 +76,12 @@ def build_importance(spec: PruneSpec | str, data: DataBundle, batches: int = 8) 
     """
     names = spec if isinstance(spec, str) else spec.importance
     batches = batches if isinstance(spec, str) else spec.calibration_batches
+    split = "val" if isinstance(spec, str) else spec.calibration_split
     if isinstance(names, list):
         if len(names) == 1:
-            return _one_criterion(names[0], data, batches)
-        return Fuse([_one_criterion(n, data, batches) for n in names], method="rank")
-    return _one_criterion(names, data, batches)
+            return _one_criterion(names[0], data, batches, split)
+        return Fuse([_one_criterion(n, data, batches, split) for n in names], method="rank")
+    return _one_criterion(names, data, batches, split)
 
 
 def reestimate(model: nn.Module, data: DataBundle) -> int:
@@ -104,7 +118,8 @@ def cut_prune(
     samples = reestimate(work, data)
     plan = result.plan.steps[0] if len(result.plan.steps) == 1 else result.plan
     scores = {k: v.flatten().tolist() for k, v in pruner.scores_.items()}
-    return CutOutcome(work, plan, scores, calibrated_samples=samples)
+    note = calibration_note(spec)
+    return CutOutcome(work, plan, scores, notes=[note] if note else [], calibrated_samples=samples)
 
 
 def _strategies(spec: SearchSpec, data: DataBundle) -> list[Strategy]:

@@ -192,7 +192,10 @@ class PruneSpec(_Section):
     cut (``ratio``, ``target_macs`` or ``target_params``: a fraction to keep or a count),
     plus ``schedule`` (``oneshot`` (``one-shot`` is accepted) or ``iterative`` over
     ``steps``). The sizing fields and their defaults are :class:`prunekit.spec.CutSpec`'s
-    (:meth:`cut_spec` builds it): ``scope`` defaults to ``local``, as in ``prune()``."""
+    (:meth:`cut_spec` builds it): ``scope`` defaults to ``local``, as in ``prune()``.
+    A data-driven criterion calibrates on ``calibration_batches`` batches of
+    ``calibration_split``: ``val`` (default: held out from training; on the training data
+    of a model that fits it, gradients and loss changes are noise) or ``train``."""
 
     importance: str | list[str] = "l2"
     scope: Literal["local", "global"] = _CUT.scope  # type: ignore[assignment]
@@ -207,6 +210,7 @@ class PruneSpec(_Section):
     schedule: Literal["oneshot", "iterative"] = "oneshot"
     steps: int = Field(1, ge=1)
     calibration_batches: int = Field(8, ge=1)
+    calibration_split: Literal["val", "train"] = "val"
 
     @field_validator("schedule", mode="before")
     @classmethod

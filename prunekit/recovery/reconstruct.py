@@ -6,7 +6,8 @@ A refittable layer (Linear, Conv1d, Conv2d: those whose surgery handler gives a
 the weight flattened to ``[out, in * kernel elements]``. Given inputs ``X'`` of the pruned
 layer and targets ``Y`` (outputs of the unpruned layer at its kept units), the ridge solution
 of ``min ||X' W^T + b - Y||^2`` comes from the normal equations, accumulated batch by batch
-in float64 so memory stays ``O(d^2)`` whatever the amount of calibration data.
+in float64 so memory stays ``O(d^2)`` whatever the amount of calibration data
+(:class:`~prunekit.lstsq.NormalEquations`, shared with the set-aware importance criteria).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..lstsq import NormalEquations
 from ..surgery import RefitGeometry, get_handler
 
 __all__ = [
@@ -94,66 +96,6 @@ def layer_params(layer: nn.Module) -> torch.Tensor:
     if bias is None:
         return w
     return torch.cat([w, bias.detach().double()[:, None]], 1)
-
-
-class NormalEquations:
-    """Running ``A = X^T X``, ``B = X^T Y``, ``||Y||^2`` (float64), X with a ones column for bias.
-
-    Example:
-        >>> import torch
-        >>> x = torch.randn(50, 3); y = x @ torch.tensor([[1.0], [2.0], [3.0]]) + 0.5
-        >>> eq = NormalEquations(bias=True)
-        >>> eq.add(x[:20], y[:20]); eq.add(x[20:], y[20:])
-        >>> w = eq.solve(ridge=0.0)
-        >>> [round(v, 4) for v in w[0].tolist()], round(eq.relative_error(w), 6)
-        ([1.0, 2.0, 3.0, 0.5], 0.0)
-    """
-
-    def __init__(self, *, bias: bool) -> None:
-        self.bias = bias
-        self.a: torch.Tensor | None = None
-        self.b: torch.Tensor | None = None
-        self.yy = 0.0
-        self.rows = 0
-
-    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Accumulate input rows ``x [n, d]`` and target rows ``y [n, out]``."""
-        x, y = x.detach().double(), y.detach().double()
-        if self.bias:
-            x = torch.cat([x, x.new_ones(x.shape[0], 1)], 1)
-        a, b = x.T @ x, x.T @ y
-        self.a = a if self.a is None else self.a + a
-        self.b = b if self.b is None else self.b + b
-        self.yy += float((y * y).sum())
-        self.rows += x.shape[0]
-
-    def _ab(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.a is None or self.b is None:
-            raise ValueError("NormalEquations: no rows were added")
-        return self.a, self.b
-
-    def solve(self, ridge: float) -> torch.Tensor:
-        """``[out, d (+1)]`` minimising ``||X W^T - Y||^2 + lam ||W||^2`` (bias not penalised),
-        with ``lam = ridge * mean(diag(X^T X))`` so ``ridge`` does not depend on the scale."""
-        a, b = self._ab()
-        d = a.shape[0] - int(self.bias)
-        diag = torch.diagonal(a)[:d]
-        reg = torch.zeros(a.shape[0], dtype=a.dtype, device=a.device)
-        reg[:d] = ridge * float(diag.mean()) if d else 0.0
-        system = a + torch.diag(reg)
-        try:
-            w = torch.linalg.solve(system, b)
-        except RuntimeError:  # singular (e.g. an input that is always zero and ridge=0)
-            w = torch.linalg.pinv(system) @ b
-        out: torch.Tensor = w.T.contiguous()
-        return out
-
-    def relative_error(self, w: torch.Tensor) -> float:
-        """``||X W^T - Y||^2 / ||Y||^2`` for ``w`` of shape ``[out, d (+1)]``."""
-        a, b = self._ab()
-        w = w.to(a)
-        sse = float((w @ a * w).sum() - 2.0 * (w * b.T).sum()) + self.yy
-        return max(sse, 0.0) / self.yy if self.yy > 0 else 0.0
 
 
 def infer_kept_rows(

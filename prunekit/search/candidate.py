@@ -148,8 +148,10 @@ def _steps(
     finish: Finish,
     seed: int,
     known: Known | None,
+    bn_data: Any = None,
 ) -> Cut:
-    """Cut ``spec`` in ``steps`` linear steps (one schedule run), finishing after each."""
+    """Cut ``spec`` in ``steps`` linear steps (one schedule run), finishing after each
+    (``bn_data``: as for :func:`prunekit.prune`; ``False`` when the finishing re-estimates)."""
 
     def between(m: nn.Module, i: int) -> nn.Module:
         reseed(seed + i + 1)
@@ -157,7 +159,7 @@ def _steps(
 
     schedule = Iterative(steps=steps, ramp="linear", callback=between) if steps > 1 else None
     res = prune(model, example_inputs, importance=strategy.importance, ignore=ignore, spec=spec,
-                schedule=schedule)  # fmt: skip
+                schedule=schedule, bn_data=bn_data)  # fmt: skip
     plans = res.plan.steps
     if steps == 1 and known is not None and known(plan_signature(plans)):
         return Cut(res.model, plans, finished=False)
@@ -176,6 +178,7 @@ def cut_at_ratio(
     finish: Finish,
     seed: int,
     known: Known | None = None,
+    bn_data: Any = None,
 ) -> Cut:
     """Cut ``ratio`` of the units the strategy's way, in ``steps`` linear steps (seeded).
 
@@ -190,7 +193,8 @@ def cut_at_ratio(
     """
     with seeded(seed):
         return _steps(model, example_inputs, strategy.spec(ratio), strategy, ignore=ignore,
-                      steps=steps, finish=finish, seed=seed, known=known)  # fmt: skip
+                      steps=steps, finish=finish, seed=seed, known=known,
+                      bn_data=bn_data)  # fmt: skip
 
 
 def cut_to_target(
@@ -206,6 +210,7 @@ def cut_to_target(
     finish: Finish,
     seed: int,
     known: Known | None = None,
+    bn_data: Any = None,
 ) -> Cut:
     """Cut to at most ``target`` params or MACs with ``prune``'s budget search (global ranking).
 
@@ -222,7 +227,7 @@ def cut_to_target(
     spec = strategy.spec(None).replace(**{f"target_{metric}": target})
     with seeded(seed):
         return _steps(model, example_inputs, spec, strategy, ignore=ignore, steps=steps,
-                      finish=finish, seed=seed, known=known)  # fmt: skip
+                      finish=finish, seed=seed, known=known, bn_data=bn_data)  # fmt: skip
 
 
 def replay(

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import distributed
 from ..errors import ConfigError, SearchError
 
 __all__ = ["SearchCheckpoint", "atomic_write_json", "model_fingerprint", "inputs_fingerprint"]
@@ -34,6 +35,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary file and ``os.replace``.
 
     A reader (or a rerun after a kill) sees the old file or the new one, never half of one.
+    Under torchrun only rank 0 writes (every rank holds the same records in memory).
 
     Example:
         >>> import tempfile, json
@@ -43,6 +45,8 @@ def atomic_write_json(path: Path, data: Any) -> None:
         >>> json.loads((d / "a.json").read_text()), sorted(p.name for p in d.iterdir())
         ({'x': 1}, ['a.json'])
     """
+    if not distributed.is_main():
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:

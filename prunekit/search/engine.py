@@ -13,19 +13,22 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
+from .. import distributed
 from ..errors import ConfigError
 from ..evaluation import finite_metric
 from ..evaluation.cost import count_macs, count_params
 from ..plan import PruningPlan
 from .candidate import Cut, Known, cut_at_ratio, cut_to_target, replay
-from .checkpoint import SearchCheckpoint, inputs_fingerprint, model_fingerprint
+from .checkpoint import SearchCheckpoint
+from .config import SearchConfig, cutting_strategies
+from .defaults import Finisher, guarded_recover
 from .result import Baseline, SearchPoint
-from .spec import Budget, Strategy
+from .scores import relabel
+from .spec import Strategy
 
 __all__ = ["SearchConfig", "SearchRun", "score"]
 
@@ -34,60 +37,12 @@ Hook = Callable[[nn.Module], Any]
 
 
 def score(metric: Metric, model: nn.Module, where: str) -> float:
-    """``metric(model)`` (model in eval mode) as a finite float, else a ConfigError."""
+    """``metric(model)`` (model in eval mode) as a finite float, else a ConfigError.
+
+    Under torchrun each rank measures its own validation shard and the mean over the ranks
+    is returned on every rank, so that every rank makes the same choice."""
     model.eval()
-    return finite_metric(metric, model, where)
-
-
-def _hook_name(fn: Any) -> str | None:
-    return None if fn is None else getattr(fn, "__qualname__", type(fn).__name__)
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """The validated arguments of :func:`prunekit.search.search` (see there)."""
-
-    metric: Metric
-    tolerance: float | None
-    budget: Budget | None
-    strategies: tuple[Strategy, ...]
-    recover: Hook | None
-    after_cut: Hook | None
-    steps: int
-    max_ratio: float
-    schedule_steps: int
-    seed: int
-    progress: bool
-
-    @property
-    def mode(self) -> str:
-        return "tolerance" if self.tolerance is not None else "budget"
-
-    def constraint(self) -> dict[str, Any]:
-        if self.budget is not None:
-            return {"budget": self.budget.to_dict()}
-        return {"tolerance": self.tolerance}
-
-    def settings(self, model: nn.Module, example_inputs: Any) -> dict[str, Any]:
-        """Everything that decides which points are measured and what they measure.
-
-        Functions cannot be compared; ``metric``, ``recover`` and ``after_cut`` enter by
-        name only, so changing what they do needs a fresh checkpoint directory. (``after_cut``
-        is stored under its former name ``"calibrate"``, so older checkpoints still match.)
-        """
-        return {
-            "model": model_fingerprint(model),
-            "inputs": inputs_fingerprint(example_inputs),
-            **self.constraint(),
-            "strategies": [s.to_dict() for s in self.strategies],
-            "metric": _hook_name(self.metric),
-            "recover": _hook_name(self.recover),
-            "calibrate": _hook_name(self.after_cut),
-            "steps": self.steps,
-            "max_ratio": self.max_ratio,
-            "schedule_steps": self.schedule_steps,
-            "seed": self.seed,
-        }
+    return distributed.mean_across_ranks(finite_metric(metric, model, where))
 
 
 class SearchRun:
@@ -119,6 +74,18 @@ class SearchRun:
         self.cuts: dict[tuple[str, str, str], str] = {}  # (strategy, kind, signature) -> key
         self.base: Baseline | None = None
         self.target: float | None = None
+        self.finisher = Finisher(config.finishing, config.data)
+        self._reference = model  # what the step being finished was cut from
+        self.cutting = cutting_strategies(config)
+        # per step of the candidate being finished: whether recover's model was kept; the
+        # metric of the last guarded step; the recorded decisions while replaying a point
+        self.recovered: list[bool] = []
+        self.measured: float | None = None
+        self._decisions: list[bool] | None = None
+        # BatchNorm is re-estimated after the cut (the finishing, after compensation, or the
+        # caller's after_cut): prune() need not, nor warn that it did not
+        later = config.finishing.reestimate_bn or config.after_cut is not None
+        self.bn_data: Any = False if later else None
 
     # ----------------------------------------------------------------- baseline
     def baseline(self) -> Baseline:
@@ -133,7 +100,8 @@ class SearchRun:
                 latency = self._latency(work)
             metric = score(self.config.metric, work, "on the unpruned model")
             params, macs = count_params(self.model), count_macs(self.model, self.inputs)
-            self.base = Baseline(params, macs, metric, latency)
+            cv = self.cv_mean(work, "on the unpruned model") if self.config.cv_constrains else None
+            self.base = Baseline(params, macs, metric, latency, cv)
             self.store.set_baseline(self.base.to_dict())
         if budget is not None:
             self.target = budget.target(self._cost_of(self.base))
@@ -154,19 +122,54 @@ class SearchRun:
         budget = self.config.budget
         assert budget is not None and budget.latency_fn is not None
         model.eval()
-        value = float(budget.latency_fn(model))
+        value = float(distributed.broadcast_object(float(budget.latency_fn(model))))  # rank 0
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"latency_fn returned {value}; it must return seconds (>= 0)")
         return value
 
     # ----------------------------------------------------------------- points
     def finish(self, model: nn.Module, step: int) -> nn.Module:
-        """Calibrate, then recover, a freshly cut model (hooks may return a new module)."""
-        for hook in (self.config.after_cut, self.config.recover):
-            if hook is not None:
-                out = hook(model)
-                model = out if isinstance(out, nn.Module) else model
+        """Finish a freshly cut model: the search's own finishing (compensation against the
+        model this step was cut from, BN re-estimation), then ``after_cut``, then ``recover``
+        (guarded: kept only if the metric does not drop; hooks may return a new module)."""
+        if step == 1:
+            self._reference, self.recovered, self.measured = self.model, [], None
+        self.finisher(model, self._reference)
+        after_cut = self.config.after_cut
+        if after_cut is not None:
+            out = after_cut(model)
+            model = out if isinstance(out, nn.Module) else model
+        model = self._recover(model, step)
+        if self.config.schedule_steps > 1 and self.config.finishing.compensate:
+            self._reference = copy.deepcopy(model)  # the next step is cut from this model
         return model
+
+    def _recover(self, model: nn.Module, step: int) -> nn.Module:
+        """``recover``, guarded by the metric (a replay takes the recorded decisions)."""
+        recover, self.measured = self.config.recover, None
+        if recover is None:
+            return model
+        decided = self._decisions[step - 1] if self._decisions is not None else None
+        if decided is False:
+            self.recovered.append(False)
+            return model
+        if decided is None and self.config.finishing.guard_recover:
+            where = f"before/after recover (step {step})"
+            model, kept, self.measured = guarded_recover(
+                recover, model, lambda m: score(self.config.metric, m, where)
+            )
+            self.recovered.append(kept)
+            return model
+        out = recover(model)
+        self.recovered.append(True)
+        return out if isinstance(out, nn.Module) else model
+
+    def cv_mean(self, model: nn.Module, where: str) -> float:
+        """The mean of the cross-validation metrics on ``model``."""
+        folds = self.config.cv_metrics
+        assert folds is not None
+        values = [score(f, model, f"(cv_metrics[{i}]) {where}") for i, f in enumerate(folds)]
+        return sum(values) / len(values)
 
     def evaluate(
         self, strategy: Strategy, *, ratio: float | None = None, target: int | None = None
@@ -188,8 +191,14 @@ class SearchRun:
             return self._duplicate(key, strategy, "evaluated", cut, ratio, start)
         latency = self._latency(cut.model) if budget and budget.metric == "latency" else None
         where = f"for strategy {strategy.name!r} at ratio {cut.ratio:.4f}"
-        metric = score(self.config.metric, cut.model, where)
-        point = self._point(strategy, "evaluated", cut, ratio, metric, latency, start)
+        metric = self.measured  # the guard measured the finished model
+        if metric is None:
+            metric = score(self.config.metric, cut.model, where)
+        cv = None
+        if self.config.cv_constrains and self._within_tolerance(metric):
+            cv = self.cv_mean(cut.model, where)
+        point = self._point(strategy, "evaluated", cut, ratio, metric, latency, start, cv)
+        point = _replace(point, recovered=list(self.recovered) or None)
         self._record(key, point, cut)
         kept = self.kept.get(strategy.name)
         if self.better(point, kept[0] if kept else None):
@@ -203,9 +212,11 @@ class SearchRun:
         if cached is not None:
             return cached
         start = time.perf_counter()
-        cut = cut_at_ratio(self.model, self.inputs, strategy, ratio, ignore=self.ignore[strategy.name],
-                           steps=1, finish=lambda m, t: m, seed=self.config.seed,
-                           known=self._known(strategy, "trial"))  # fmt: skip
+        cut = cut_at_ratio(self.model, self.inputs, self.cutting[strategy.name], ratio,
+                           ignore=self.ignore[strategy.name], steps=1, finish=lambda m, t: m,
+                           seed=self.config.seed, known=self._known(strategy, "trial"),
+                           bn_data=self.bn_data)  # fmt: skip
+        relabel(cut.plans, self.cutting[strategy.name].importance)
         if not cut.finished:
             return self._duplicate(key, strategy, "trial", cut, ratio, start)
         budget = self.config.budget
@@ -234,14 +245,19 @@ class SearchRun:
     ) -> Cut:
         cfg, ignore = self.config, self.ignore[strategy.name]
         steps, finish, seed = cfg.schedule_steps, self.finish, cfg.seed
+        cutting, bn = self.cutting[strategy.name], self.bn_data
         if ratio is not None:
-            return cut_at_ratio(self.model, self.inputs, strategy, ratio, ignore=ignore,
-                                steps=steps, finish=finish, seed=seed, known=known)  # fmt: skip
-        assert cfg.budget is not None and target is not None and self.base is not None
-        metric, base = cfg.budget.metric, int(self._cost_of(self.base))
-        return cut_to_target(self.model, self.inputs, strategy, metric, target, base,
-                             ignore=ignore, steps=steps, finish=finish, seed=seed,
-                             known=known)  # fmt: skip
+            cut = cut_at_ratio(self.model, self.inputs, cutting, ratio, ignore=ignore,
+                               steps=steps, finish=finish, seed=seed, known=known,
+                               bn_data=bn)  # fmt: skip
+        else:
+            assert cfg.budget is not None and target is not None and self.base is not None
+            metric, base = cfg.budget.metric, int(self._cost_of(self.base))
+            cut = cut_to_target(self.model, self.inputs, cutting, metric, target, base,
+                                ignore=ignore, steps=steps, finish=finish, seed=seed,
+                                known=known, bn_data=bn)  # fmt: skip
+        relabel(cut.plans, cutting.importance)
+        return cut
 
     def _point(
         self,
@@ -252,23 +268,35 @@ class SearchRun:
         metric: float | None,
         latency: float | None,
         start: float,
+        cv_mean: float | None = None,
     ) -> SearchPoint:
         params, macs = count_params(cut.model), count_macs(cut.model, self.inputs)
         asked = cut.ratio if ratio is None else ratio
         point = SearchPoint(strategy.name, kind, asked, params, macs, metric, False, 0.0,
-                            latency, len(self.store), cut.ratio)  # fmt: skip
+                            latency, len(self.store), cut.ratio, cv_mean=cv_mean)  # fmt: skip
         return _replace(point, satisfied=self.satisfied(point), seconds=time.perf_counter() - start)
 
     def satisfied(self, p: SearchPoint) -> bool:
-        """Whether ``p`` meets the constraint (tolerance: its metric; budget: its cost)."""
+        """Whether ``p`` meets the constraint (tolerance: its metric and, with ``cv_metrics``,
+        its cross-validated mean, each at most ``tolerance`` below the unpruned model's;
+        budget: its cost)."""
         assert self.base is not None
         if self.config.tolerance is not None:
+            if p.metric is None or not self._within_tolerance(p.metric):
+                return False
+            if not self.config.cv_constrains:
+                return True
             return (
-                p.metric is not None
-                and p.metric >= self.base.metric - self.config.tolerance - 1e-12
+                p.cv_mean is not None
+                and self.base.cv_mean is not None
+                and (p.cv_mean >= self.base.cv_mean - self.config.tolerance - 1e-12)
             )
         assert self.target is not None
         return self._cost_of(p) <= self.target
+
+    def _within_tolerance(self, metric: float) -> bool:
+        assert self.base is not None and self.config.tolerance is not None
+        return metric >= self.base.metric - self.config.tolerance - 1e-12
 
     def _cached(self, key: str) -> SearchPoint | None:
         rec = self.store.get(key)
@@ -319,8 +347,12 @@ class SearchRun:
         kept = self.kept.get(point.strategy)
         if kept is not None and kept[0] == point:
             return kept[1]
-        return replay(self.model, self.inputs, self.plans_of(point), finish=self.finish,
-                      seed=self.config.seed)  # fmt: skip
+        self._decisions = point.recovered
+        try:
+            return replay(self.model, self.inputs, self.plans_of(point), finish=self.finish,
+                          seed=self.config.seed)  # fmt: skip
+        finally:
+            self._decisions = None
 
     def _log(self, p: SearchPoint, *, resumed: bool) -> None:
         if not self.config.progress:

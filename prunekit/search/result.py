@@ -17,15 +17,20 @@ __all__ = ["Baseline", "SearchPoint", "CrossValidation", "SearchResult"]
 class Baseline:
     """The unpruned model: cost and metric (``latency`` only in latency-budget mode).
 
+    ``cv_mean``: the mean of the ``cv_metrics`` folds on the unpruned model (tolerance mode
+    with ``cv_metrics``: the floor of every candidate's cross-validated mean is
+    ``cv_mean - tolerance``).
+
     Example:
         >>> Baseline(params=100, macs=400, metric=0.9).to_dict()
-        {'params': 100, 'macs': 400, 'metric': 0.9, 'latency': None}
+        {'params': 100, 'macs': 400, 'metric': 0.9, 'latency': None, 'cv_mean': None}
     """
 
     params: int
     macs: int
     metric: float
     latency: float | None = None
+    cv_mean: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -54,6 +59,11 @@ class SearchPoint:
             ``round_to`` and per-group caps make it differ from ``ratio``).
         duplicate_of: ``index`` of an earlier point with exactly the same cut, whose
             measurements this point reuses (finishing is seeded, so they are the same).
+        cv_mean: the mean of the ``cv_metrics`` folds on the candidate (tolerance mode, for
+            candidates whose ``metric`` is within the tolerance; ``None`` otherwise).
+        recovered: per step of the cut, whether ``recover``'s output was kept (``False``:
+            recover lowered the metric and the model before it was kept, ``guard_recover``;
+            ``None``: no ``recover``, or a trial).
 
     Example:
         >>> p = SearchPoint("l2-global", "evaluated", 0.5, 10, 40, 0.9, True, 1.5)
@@ -73,6 +83,8 @@ class SearchPoint:
     index: int = 0
     removed: float = 0.0
     duplicate_of: int | None = None
+    cv_mean: float | None = None
+    recovered: list[bool] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -132,6 +144,10 @@ class SearchResult:
         cv: the chosen model's cross-validated metric, when ``cv_metrics`` was given.
         notes: things the user should know (non-monotone metric, unreachable budgets).
         seconds: wall time of the whole search (this run; resumed points cost nothing).
+        default_strategies: whether ``strategies`` are the search's defaults (none given).
+        finishing: what every candidate went through before ``metric``
+            (:meth:`prunekit.search.defaults.Finishing.to_dict`: ``compensate``,
+            ``reestimate_bn``, why, and the ``order`` of the steps).
     """
 
     model: nn.Module
@@ -145,6 +161,13 @@ class SearchResult:
     cv: CrossValidation | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    default_strategies: bool = False
+    finishing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tried(self) -> list[str]:
+        """The names of the strategies compared, in order."""
+        return [str(s["name"]) for s in self.strategies]
 
     def curve(self) -> dict[str, list[tuple[int, float]]]:
         """Per strategy, the evaluated ``(macs, metric)`` points sorted by MACs (for plots)."""
@@ -167,25 +190,45 @@ class SearchResult:
             "cv": self.cv.to_dict() if self.cv is not None else None,
             "notes": list(self.notes),
             "seconds": self.seconds,
+            "default_strategies": self.default_strategies,
+            "finishing": dict(self.finishing),
         }
 
     def __str__(self) -> str:
         base = self.baseline
+        cv = any(p.cv_mean is not None for p in self.points)
         lines = [
             f"search ({self.mode}: {self.constraint}); baseline metric {base.metric:.4f}, "
             f"{base.macs:,} MACs, {base.params:,} params",
-            f"{'strategy':24}{'kind':>10}{'ratio':>8}{'cut':>8}{'MACs %':>9}{'params %':>10}"
-            f"{'metric':>9}  ok",
+            f"strategies compared{' (the defaults)' if self.default_strategies else ''}: "
+            + ", ".join(self.tried),
         ]
+        if self.finishing:
+            guard = " (kept where it did not lower the metric)"
+            lines.append(
+                "every candidate: "
+                + " -> ".join(self.finishing.get("order", []))
+                + (guard if self.finishing.get("guard_recover") else "")
+            )
+        lines.append(
+            f"{'strategy':24}{'kind':>10}{'ratio':>8}{'cut':>8}{'MACs %':>9}{'params %':>10}"
+            f"{'metric':>9}" + (f"{'cv':>9}" if cv else "") + "  ok"
+        )
         for p in self.points:
             metric = f"{p.metric:.4f}" if p.metric is not None else "-"
             mark = "*" if p == self.best else ""
             lines.append(
                 f"{p.strategy[:23]:24}{p.kind:>10}{p.ratio:>8.3f}{p.removed:>8.3f}"
                 f"{100 * p.macs / max(base.macs, 1):>9.1f}{100 * p.params / max(base.params, 1):>10.1f}"
-                f"{metric:>9}  {'yes' if p.satisfied else 'no'}{mark}"
+                f"{metric:>9}"
+                + (_cv_cell(p.cv_mean) if cv else "")
+                + f"  {'yes' if p.satisfied else 'no'}{mark}"
             )
         if self.cv is not None:
             lines.append(f"cross-validated metric of the chosen model: {self.cv}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _cv_cell(value: float | None) -> str:
+    return f"{value:>9.4f}" if value is not None else f"{'-':>9}"

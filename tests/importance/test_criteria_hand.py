@@ -108,7 +108,7 @@ def test_wanda() -> None:
 @pytest.mark.parametrize("vectorize", [True, False])
 def test_loss_contribution(vectorize: bool) -> None:
     # zero unit 0: y = 3 h1 -> A 0, B 3 (vs 6, 9): -6; zero unit 1: A 6, B 6: (0 - 3) / 2
-    crit = LossContribution(data=BATCHES, loss_fn=sum_loss, vectorize=vectorize)
+    crit = LossContribution(data=BATCHES, loss_fn=sum_loss, vectorize=vectorize, chunks=1)
     assert score(crit) == [-6.0, -1.5]
     assert crit.forwards_ == 4 and crit.batches_ == 2 and crit.base_sum_ == 15.0
 

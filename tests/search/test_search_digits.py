@@ -41,7 +41,11 @@ def test_tolerance_search_returns_a_smaller_model_within_tolerance(
     for p in res.points:
         assert p.satisfied == (p.metric >= base.metric - 0.02)
     assert best.macs == min(p.macs for p in res.points if p.satisfied)
-    assert 2 <= len(res.points) <= 6  # max_ratio, then at most 5 bisection steps
+    # the default strategies without data= (l2, global and local): per strategy max_ratio,
+    # then at most 5 bisection steps
+    assert res.tried == ["l2-global", "l2-local"] and res.default_strategies
+    for name in res.tried:
+        assert 2 <= sum(p.strategy == name for p in res.points) <= 6
     # the plan replays to the same architecture; the input model is untouched
     assert _shapes(res.plan.apply(trained, x)) == _shapes(res.model)
     assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
@@ -111,7 +115,10 @@ def test_finishing_order_and_iterative_schedule(trained: nn.Module, digits) -> N
     x = digits.xt[:2]
     res = search(trained, x, metric=metric, tolerance=0.03, after_cut=calibrate,
                  recover=recover, steps=2, schedule_steps=2, progress=False)  # fmt: skip
-    cycle = ["calibrate", "recover", "calibrate", "recover", "metric"]
+    # guard_recover (default): every step is measured before and after its recover; the
+    # last step's measurement is the point's metric
+    step = ["calibrate", "metric", "recover", "metric"]
+    cycle = step + step
     assert events[0] == "metric"  # the unpruned baseline, never calibrated or recovered
     evaluated = [p for p in res.points if p.duplicate_of is None]
     assert events[1:] == cycle * len(evaluated)
@@ -168,7 +175,9 @@ def test_infeasible_tolerance_raises_with_the_points() -> None:
     with pytest.raises(InfeasibleSearchError, match="no candidate met tolerance=0.0") as info:
         search(net, torch.randn(1, 4), metric=full_width_only, tolerance=0.0, steps=3,
                progress=False)  # fmt: skip
-    assert [p.metric for p in info.value.points] == [0.0] * 4
+    # max_ratio and 3 bisection steps for each default strategy (l2, global and local)
+    assert [p.metric for p in info.value.points] == [0.0] * 8
+    assert [p.strategy for p in info.value.points] == ["l2-global"] * 4 + ["l2-local"] * 4
 
 
 def test_bisection_on_a_synthetic_metric_by_hand() -> None:
@@ -203,7 +212,8 @@ def test_prunekit_prune_matches_the_recorded_plan(trained: nn.Module, digits) ->
     """A one-step point's plan is exactly what prunekit.prune cuts at that ratio."""
     x = digits.xt[:2]
     res = search(trained, x, metric=digits.accuracy, tolerance=0.05, steps=2, progress=False)
-    again = prunekit.prune(trained, x, ratio=res.best.ratio, scope="global")
+    scope = next(s["scope"] for s in res.strategies if s["name"] == res.best.strategy)
+    again = prunekit.prune(trained, x, ratio=res.best.ratio, scope=scope)
     assert again.plan.removed == res.plan.removed
 
 
