@@ -13,10 +13,12 @@ if TYPE_CHECKING:
         allocation,
         conformance,
         data,
+        distributed,
         evaluation,
         export,
         graph,
         importance,
+        llm,
         models,
         plan,
         recovery,
@@ -54,8 +56,8 @@ layer handlers (``surgery``), allocators (``allocation``), plans (``plan``) and 
 that checks a new criterion or handler (``conformance``); see ARCHITECTURE.md."""
 
 _SUBMODULES = {
-    "data", "evaluation", "export", "models", "recovery", "report", "schedule", "search",
-    "sparsity", "testing", *_EXTENSION_POINTS,
+    "data", "distributed", "evaluation", "export", "llm", "models", "recovery", "report",
+    "schedule", "search", "sparsity", "testing", *_EXTENSION_POINTS,
 }  # fmt: skip
 """Subpackages reachable as attributes (``prunekit.evaluation``)."""
 
@@ -126,10 +128,12 @@ __all__ = [
     "analyze",
     "conformance",
     "data",
+    "distributed",
     "evaluation",
     "export",
     "graph",
     "importance",
+    "llm",
     "load",
     "models",
     "plan",

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from ._modelio import default_inputs
 from .allocation import (
     BudgetReport,
@@ -343,6 +344,7 @@ class Pruner:
         self._check_scores(scores, candidates)
         chosen = self._choose(work, graph, candidates, scores, spec, modules)
         plan = self._plan(graph, candidates, chosen, spec, sorted(streams))
+        distributed.check_same("pruning plan", sorted(plan.removed.items()))  # torchrun only
         if probe:
             plan.apply_to_graph(work, graph)
             check_runs(work, self.example_inputs, graph.example_output)

@@ -24,7 +24,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "prunekit"
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "base",
-        {"errors", "registry", "_modelio", "outputs", "checks", "cost", "spec", "model_record"},
+        {
+            "errors",
+            "registry",
+            "_modelio",
+            "outputs",
+            "checks",
+            "cost",
+            "spec",
+            "model_record",
+            "lstsq",
+            "distributed",
+        },
     ),
     ("graph", {"graph"}),
     ("surgery", {"surgery"}),

@@ -9,6 +9,7 @@ from torch import nn
 from ..recipe import DataBundle, Recipe
 from ..recovery import Distillation, NoiseInjection, compensate, finetune
 from .cut import reestimate
+from .ranks import ddp_training
 
 __all__ = ["recover"]
 
@@ -50,11 +51,12 @@ def recover(
         noise = None
         if spec.noise is not None:
             noise = NoiseInjection(scale=spec.noise.scale, decay=spec.noise.decay)
-        result = finetune(
-            pruned, data.train, optimizer=ft.optimizer, lr=ft.lr, epochs=ft.epochs,
-            lr_schedule=ft.lr_schedule, val_data=data.val, patience=ft.patience,
-            distill=distill, noise=noise, progress=progress, seed=recipe.data.seed,
-        )  # fmt: skip
+        with ddp_training(pruned, data.train, data.val) as (model, train, val):  # torchrun
+            result = finetune(
+                model, train, optimizer=ft.optimizer, lr=ft.lr, epochs=ft.epochs,
+                lr_schedule=ft.lr_schedule, val_data=val, patience=ft.patience,
+                distill=distill, noise=noise, progress=progress, seed=recipe.data.seed,
+            )  # fmt: skip
         done["finetune"] = result.to_dict()
         done["bn_samples_after_finetune"] = reestimate(pruned, data)
     pruned.eval()

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import distributed
 from ..errors import ConfigError
 from ..evaluation._runtime import fixed_threads
 from ..export import save
@@ -22,6 +23,7 @@ from ..report import RunRecord, layer_widths, write_report
 from .cut import CutOutcome, cut_prune, cut_search
 from .measure import evaluation_dict, measure, newly_wrong
 from .progress import Progress, RunInterrupted
+from .ranks import rank_directory
 from .recover import recover
 from .session import Log, Session, open_session
 from .tasks import sensitivity
@@ -150,16 +152,24 @@ def run(
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is unknown; use one of {MODES}")
     run_dir = Path(out_dir) if out_dir is not None else recipe.run_dir()
-    track = Progress.start(run_dir, recipe, mode, resume=resume)
-    try:
-        with fixed_threads(recipe.threads):
-            result = _stages(recipe, mode, track, progress, log or (lambda _msg: None))
-    except KeyboardInterrupt as exc:
-        if isinstance(exc, RunInterrupted):
-            raise
-        raise track.interrupted() from None
-    track.clear()
+    with rank_directory(run_dir, resume=resume) as own_dir:  # torchrun: rank 0 writes run_dir
+        main = own_dir == run_dir
+        track = Progress.start(own_dir, recipe, mode, resume=resume)
+        try:
+            with fixed_threads(recipe.threads):
+                result = _stages(
+                    recipe, mode, track, progress and main, (log if main else None) or _silent
+                )
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, RunInterrupted):
+                raise
+            raise track.interrupted() from None
+        track.clear()
     return result
+
+
+def _silent(_msg: str) -> None:
+    """The log of a run that prints nothing (and of every rank but 0 under torchrun)."""
 
 
 def _timed(timings: dict[str, float], name: str, clock: float) -> None:
@@ -169,7 +179,7 @@ def _timed(timings: dict[str, float], name: str, clock: float) -> None:
 def _stages(recipe: Recipe, mode: str, track: Progress, progress: bool, say: Log) -> RunResult:
     timings: dict[str, float] = {}
     split = recipe.evaluation.split
-    with track.stage("baseline"):
+    with track.stage("baseline"), distributed.main_first():  # rank 0 trains/caches first
         session = open_session(recipe, progress=progress, log=say)
     timings["baseline"] = session.seconds
     with track.stage("evaluate baseline"):
