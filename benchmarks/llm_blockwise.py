@@ -1,87 +1,80 @@
-"""Block-wise structured pruning of SmolLM2-135M: dense vs pruned held-out perplexity.
+"""Block-wise structured pruning of SmolLM2-135M: dense vs pruned held-out perplexity
+(protocol: :mod:`benchmarks.llm_common`).
 
 One configuration per process (so peak RSS is that configuration's own), one JSON line on
 stdout::
 
     python benchmarks/llm_blockwise.py --method dense
-    python benchmarks/llm_blockwise.py --method flap --head-ratio 0 --target 0.2
+    python benchmarks/llm_blockwise.py --method flap --target 0.2
+    python benchmarks/llm_blockwise.py --method wanda_sp --compensation lsq --allocation adaptive
 
-Calibration: 32 windows of 512 tokens from the calibration works (seed 0); evaluation: the
-first 16 windows of 512 tokens of the evaluation works (never seen in calibration).
+``--allocation uniform`` with ``--head-ratio 0`` cuts FFN neurons only; ``adaptive`` shares
+``--target`` between query heads (per KV group) and FFN neurons by FLAP's standardised
+global scores (``--units``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import time
+import os
+import sys
 
 import torch
 
-from prunekit.data.text import calibration_batch, load_text
-from prunekit.evaluation import perplexity
-from prunekit.llm import prune_blockwise
-from prunekit.models import load_llm
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from llm_common import block_params, calibration, finish_row, load  # noqa: E402
+
+from prunekit.llm import available_llm_criteria, prune_blockwise  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--method", default="dense", choices=["dense", "flap", "wanda_sp", "magnitude"])
+    ap.add_argument("--method", default="dense", choices=["dense", *available_llm_criteria()])
+    ap.add_argument("--compensation", default=None, choices=[None, "none", "bias", "lsq"])
+    ap.add_argument("--allocation", default="uniform", choices=["uniform", "adaptive"])
+    ap.add_argument("--units", default="heads,ffn")
     ap.add_argument("--head-ratio", type=float, default=0.0)
     ap.add_argument("--target", type=float, default=0.2)
-    ap.add_argument("--calib", type=int, default=32)
-    ap.add_argument("--eval-windows", type=int, default=16)
-    ap.add_argument("--seq-len", type=int, default=512)
+    ap.add_argument("--round-to", type=int, default=1)
+    ap.add_argument("--lsq-damp", type=float, default=0.01)
     args = ap.parse_args()
-    torch.manual_seed(0)
-    model, tok = load_llm("smollm2-135m")
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    row: dict[str, object] = {"method": args.method, "head_ratio": args.head_ratio}
+    model, tok, weights = load()
+    row: dict[str, object] = {"family": "dense" if args.method == "dense" else "structured"}
+    row["method"] = args.method
     if args.method != "dense":
-        calib = calibration_batch(
-            load_text("shakespeare", tokenizer=tok, split="calibration"),
-            num_sequences=args.calib,
-            seq_len=args.seq_len,
-            seed=0,
-        )
+        torch.manual_seed(0)
         res = prune_blockwise(
             model,
-            calib,
+            calibration(tok),
             criterion=args.method,
-            head_ratio=args.head_ratio,
+            head_ratio=args.head_ratio if args.allocation == "uniform" else 0.0,
             target=args.target,
+            compensation=args.compensation,
+            allocation=args.allocation,
+            units=tuple(args.units.split(",")),
+            round_to=args.round_to,
+            lsq_damp=args.lsq_damp,
             inplace=True,
         )
-        model = res.model
         before, after = res.block_params
+        cfg = model.config
         row.update(
+            ratio=args.target,
+            compensation=res.compensation,
+            allocation=res.allocation,
+            units=args.units if args.allocation == "adaptive" else None,
+            head_ratio=args.head_ratio if args.allocation == "uniform" else None,
+            round_to=args.round_to,
             summary=res.summary(),
             prune_s=round(res.seconds, 1),
-            heads_per_group=res.cut.heads_per_group,
-            ffn_neurons=res.cut.ffn_neurons,
             block_removed=round(1 - after / before, 4),
-            config=[
-                model.config.num_attention_heads,
-                model.config.num_key_value_heads,
-                model.config.intermediate_size,
-            ],
+            heads_removed=sum(c.heads_per_group for c in res.cuts) * cfg.num_key_value_heads,
+            ffn_removed=sum(c.ffn_neurons for c in res.cuts),
+            one_pass=res.one_pass,
         )
-    ev = load_text("shakespeare", tokenizer=tok, split="evaluation")
-    t0 = time.perf_counter()
-    ppl = perplexity(model, ev, seq_len=args.seq_len, max_windows=args.eval_windows, progress=False)
-    prompt = tok("The capital of France is", return_tensors="pt")
-    gen = model.generate(**prompt, max_new_tokens=8, do_sample=False)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    row.update(
-        ppl=round(ppl.perplexity, 3),
-        windows=ppl.windows,
-        eval_s=round(time.perf_counter() - t0, 1),
-        peak_rss_gb=round(rss / 2**30, 3),
-        rss_over_weights=round(rss / weights, 2),
-        text=tok.decode(gen[0][prompt["input_ids"].shape[1] :]),
-    )
-    print(json.dumps(row), flush=True)
+        assert block_params(model) == after
+    finish_row(model, tok, weights, row)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .launch import NprocOpt, relaunch
+from .llm import (
+    DataOpt,
+    ReferenceOpt,
+    SeqLenOpt,
+    SpeedOpt,
+    StrideOpt,
+    WindowsOpt,
+    evaluate_llm,
+    prune_llm,
+    wants_llm,
+)
 from .output import EXIT_CODES, Output, fail_on_errors, interrupt_exit
 from .show import evaluation_rows, export_rows, show_run
 
@@ -81,6 +93,8 @@ ResumeOpt = Annotated[
 
 
 def _run(out: Output, recipe: Path, out_dir: Path | None, mode: str, resume: bool) -> None:
+    if wants_llm(recipe, None):  # kind: llm
+        return prune_llm(out, recipe, out_dir, mode, resume)
     with fail_on_errors(out):
         loaded = _load(out, recipe)
         from ..pipeline import RunInterrupted, run
@@ -90,6 +104,10 @@ def _run(out: Output, recipe: Path, out_dir: Path | None, mode: str, resume: boo
                          log=out.say, resume=resume)  # fmt: skip
         except RunInterrupted as exc:
             interrupt_exit(out, exc, f"prunekit {mode} {recipe} --resume")
+    from .. import distributed
+
+    if not distributed.is_main():
+        return  # under torchrun rank 0 reports (and wrote the run directory)
     show_run(out, result)
     out.result(result.to_dict(), str(result.report))
 
@@ -102,10 +120,12 @@ def prune(
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    nproc: NprocOpt = 1,
 ) -> None:
     """Train or load the baseline, prune as the recipe's `prune` section says, recover,
     evaluate, and write the run directory (report.html, metrics.json, plan, model).
     Ctrl-C keeps what finished; `--resume` continues from there."""
+    relaunch(nproc)  # --nproc N: the same command under torchrun
     _run(_out(ctx, quiet, json_), recipe, out_dir, "prune", resume)
 
 
@@ -117,9 +137,11 @@ def search(
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    nproc: NprocOpt = 1,
 ) -> None:
     """Like `prune`, but find the cut with the recipe's `search` section (tolerance or
     budget, strategies compared) and plot the trade-off curve."""
+    relaunch(nproc)  # --nproc N: the same command under torchrun
     _run(_out(ctx, quiet, json_), recipe, out_dir, "search", resume)
 
 
@@ -168,18 +190,43 @@ def init(
 
 
 @app.command()
-def evaluate(
+def evaluate(  # noqa: PLR0913  (one parameter per CLI option)
     ctx: typer.Context,
-    recipe: RecipeArg,
-    model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="A run directory: evaluate its model.")
+    recipe: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The recipe YAML file (leave it out for --model NAME --data DATASET).",
+            show_default=False,
+        ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A run directory: evaluate its model. With --data: "
+            "a language model (built-in name or Hugging Face directory).",
+        ),
+    ] = None,
+    dataset: DataOpt = None,
+    seq_len: SeqLenOpt = None,
+    stride: StrideOpt = None,
+    windows: WindowsOpt = None,
+    reference: ReferenceOpt = None,
+    speed: SpeedOpt = True,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate the recipe's baseline, or (with --model RUN_DIR) a saved pruned model
-    against it: accuracy, macro-F1, ECE, agreement, params, MACs, latency."""
+    against it: accuracy, macro-F1, ECE, agreement, params, MACs, latency. For a causal
+    language model (`--model smollm2-135m --data shakespeare`, an LLM recipe, or its run
+    directory): perplexity over --windows windows of --seq-len tokens every --stride,
+    next-token agreement with --reference, batch-1 prefill/decode tokens/s."""
     out = _out(ctx, quiet, json_)
+    if wants_llm(recipe, dataset):
+        return evaluate_llm(out, recipe=recipe, model=model, data=dataset, reference=reference,
+                            seq_len=seq_len, stride=stride, windows=windows, speed=speed)  # fmt: skip
+    assert recipe is not None
     with fail_on_errors(out):
         loaded = _load(out, recipe)
         from ..pipeline import evaluation_dict, load_run_model, measure, open_session

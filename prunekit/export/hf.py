@@ -8,14 +8,24 @@ cannot when heads were cut and the attention derives its head size as
 dropped ``prune_heads``). :func:`save_pretrained` therefore writes, beside transformers' own
 files, the unpruned config, the pruning plan and the example inputs; :func:`from_pretrained`
 rebuilds the unpruned architecture from that config (no download, no random weights kept),
-replays the plan and loads the saved weights. Directories without prunekit's files load with
-plain transformers.
+replays the plan and loads the saved weights.
+
+Where no plan is recorded (a decoder LLM cut by :mod:`prunekit.llm`), the config may still
+not describe the weights: per-block widths (adaptive allocation), biases the
+``attention_bias``/``mlp_bias`` flags do not declare, blocks removed behind a stale
+``num_hidden_layers``. :func:`from_pretrained` then rebuilds the model from the config and
+cuts it to the saved tensor shapes (:mod:`.hf_shapes`) before loading the weights
+(transformers itself would fail on the size mismatch, or silently drop an undeclared
+bias); :func:`save_pretrained` warns when plain transformers cannot reload the folder.
+Folders the config describes load with plain transformers.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,7 @@ from torch import nn
 from ..errors import ExportError
 from ..plan import PruningPlan, pruning_history
 from ..surgery.configs import base_config
+from .hf_shapes import Shapes, align_keys, fit_to_shapes, saved_shapes, weight_files
 from .structure import flatten_structure, unflatten_structure
 
 __all__ = ["save_pretrained", "from_pretrained", "PRUNEKIT_HF_FILE"]
@@ -68,6 +79,7 @@ def save_pretrained(model: nn.Module, path: str | Path, **kwargs: Any) -> Path:
         stale.unlink(missing_ok=True)
     base = base_config(model)
     if not steps or base is None:
+        _warn_if_config_cannot_rebuild(model, out)
         return out
     spec, tensors = flatten_structure(inputs)
     save_file(tensors, str(out / _INPUTS_FILE))
@@ -94,11 +106,17 @@ def from_pretrained(auto_class: Any, path: str | Path, **kwargs: Any) -> nn.Modu
     """Load a model written by :func:`save_pretrained` (or any ``save_pretrained`` folder).
 
     Args:
-        auto_class: The transformers class to build with, e.g. ``AutoModel`` or
-            ``BertForSequenceClassification`` (anything with ``from_config`` and
-            ``from_pretrained``).
+        auto_class: The transformers class to build with, e.g. ``AutoModelForCausalLM`` or
+            ``BertForSequenceClassification`` (an auto class, or a model class with
+            ``_from_config``, and ``from_pretrained``).
         path: The directory.
-        **kwargs: Passed to ``from_pretrained`` for folders without prunekit's record.
+        **kwargs: Passed to transformers' ``from_pretrained`` for folders that its config
+            describes (no prunekit record, every saved tensor fits the config's model).
+
+    Where the config does not describe the saved tensors (per-block widths, undeclared
+    biases, fewer blocks than ``num_hidden_layers``), the model built from the config is cut
+    to the saved shapes (:func:`~.hf_shapes.fit_to_shapes`) and the weights loaded into it;
+    the same fit follows a replayed pruning plan.
 
     Returns:
         The model in eval mode; a pruned one carries its pruning history.
@@ -106,11 +124,37 @@ def from_pretrained(auto_class: Any, path: str | Path, **kwargs: Any) -> nn.Modu
     Raises:
         ExportError: the record is damaged or its weights do not fit the rebuilt model.
     """
+    build = _builder(auto_class)
     out = Path(path)
     record_path = out / PRUNEKIT_HF_FILE
     if not record_path.exists():
-        model = auto_class.from_pretrained(str(out), **kwargs)
-        return model.eval()  # type: ignore[no-any-return]
+        shapes = saved_shapes(out)
+        config = _transformers().AutoConfig.from_pretrained(str(out))
+        if not shapes or not _config_changes(build, config, shapes):
+            model = auto_class.from_pretrained(str(out), **kwargs)
+            return model.eval()  # type: ignore[no-any-return]
+        model = build(config)
+    else:
+        model = _replay(build, out, record_path)
+        shapes = saved_shapes(out)
+    fit_to_shapes(model, shapes)
+    _load_weights(model, out)
+    return model.eval()
+
+
+def _builder(auto_class: Any) -> Callable[[Any], nn.Module]:
+    """``config -> model`` of an auto class (``from_config``) or a model class."""
+    build = getattr(auto_class, "from_config", None) or getattr(auto_class, "_from_config", None)
+    if not callable(build):
+        raise ExportError(
+            f"{auto_class!r} has no from_config; pass a transformers auto class such as "
+            "AutoModelForCausalLM or a model class such as LlamaForCausalLM"
+        )
+    return build  # type: ignore[no-any-return]
+
+
+def _replay(build: Callable[[Any], nn.Module], out: Path, record_path: Path) -> nn.Module:
+    """The unpruned model of prunekit's record, with its pruning plans replayed."""
     try:
         record = json.loads(record_path.read_text())
         base = dict(record["base_config"])
@@ -120,25 +164,58 @@ def from_pretrained(auto_class: Any, path: str | Path, **kwargs: Any) -> nn.Modu
         raise ExportError(f"{record_path} is damaged ({exc}); save the model again") from exc
     transformers = _transformers()
     config = transformers.AutoConfig.for_model(**base)
-    model = auto_class.from_config(config)
+    model = build(config)
     for plan in plans:
         plan.apply(model, inputs, inplace=True)
-    _load_weights(model, out)
-    return model.eval()  # type: ignore[no-any-return]
+    return model
+
+
+def _config_changes(build: Callable[[Any], nn.Module], config: Any, shapes: Shapes) -> list[str]:
+    """What :func:`~.hf_shapes.fit_to_shapes` would change on the model ``build(config)``
+    (built on the meta device: no memory, no initialisation cost). Empty when the model
+    cannot be built on the meta device (then transformers' own loader is used)."""
+    try:
+        with torch.device("meta"):
+            skeleton = build(config)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return []
+    return fit_to_shapes(skeleton, shapes)
+
+
+def _warn_if_config_cannot_rebuild(model: nn.Module, out: Path) -> None:
+    """Warn when ``out/config.json`` (just written) does not rebuild ``model``'s tensors."""
+    build = getattr(type(model), "_from_config", None)
+    shapes = saved_shapes(out)
+    if build is None or not shapes or not (out / "config.json").exists():
+        return
+    try:
+        config = _transformers().AutoConfig.from_pretrained(str(out))
+    except (ExportError, OSError, ValueError, KeyError):
+        return  # not a transformers config: nothing to promise
+    changes = _config_changes(build, config, shapes)
+    if changes:
+        warnings.warn(
+            f"save_pretrained: {out}/config.json does not describe the saved weights "
+            f"({len(changes)} difference(s), first {changes[:3]}): transformers' "
+            "from_pretrained would fail or drop tensors; load the folder with "
+            "prunekit.export.from_pretrained(AutoModelForCausalLM, path)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _load_weights(model: nn.Module, out: Path) -> None:
-    files = sorted(out.glob("model*.safetensors"))
+    files = weight_files(out)
     if not files:
         raise ExportError(f"{out} has no model*.safetensors; save the model again")
-    state: dict[str, torch.Tensor] = {}
+    loaded: dict[str, torch.Tensor] = {}
     for f in files:
-        state.update(load_file(str(f)))
+        loaded.update(load_file(str(f)))
+    state = align_keys(model, loaded)
     own = model.state_dict()
-    # a task model saved from a base model (or vice versa) differs by the base prefix
-    prefix = getattr(model, "base_model_prefix", "")
-    if prefix and not (state.keys() & own.keys()):
-        state = {f"{prefix}.{k}": v for k, v in state.items()}
+    dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
+    if len(dtypes) == 1:
+        model.to(dtypes.pop())  # keep the saved precision (a bf16 model stays bf16)
     wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if wrong:
         raise ExportError(

@@ -1,5 +1,9 @@
 """Uniform allocation for decoder blocks: how many query heads per KV group and FFN neurons
-each block loses, from a ratio or a target fraction of the decoder-block parameters."""
+each block loses, from a ratio or a target fraction of the decoder-block parameters
+(:func:`uniform_cut`), and the per-block cut (:class:`BlockCut`) every allocation produces.
+
+``round_to`` keeps every FFN width a multiple of ``round_to`` (hardware-friendly widths);
+heads stay whole and every KV group loses the same count."""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from ..surgery.llama_blocks import BlockLayout
 
-__all__ = ["UniformCut", "uniform_cut"]
+__all__ = ["BlockCut", "UniformCut", "block_costs", "round_ffn", "uniform_cut"]
+
+
+@dataclass(frozen=True)
+class BlockCut:
+    """What one block loses: query heads per KV group and FFN neurons."""
+
+    heads_per_group: int
+    ffn_neurons: int
 
 
 @dataclass(frozen=True)
@@ -28,11 +40,26 @@ class UniformCut:
     block_fraction: float
 
 
-def _block_params(lay: BlockLayout, hidden: int) -> tuple[int, int, int]:
+def block_costs(lay: BlockLayout, hidden: int) -> tuple[int, int, int]:
     """(all projection params, params of one query head, params of one FFN neuron)."""
     d = lay.head_dim
     attn = 2 * hidden * lay.num_heads * d + 2 * hidden * lay.num_kv_heads * d
     return attn + 3 * hidden * lay.intermediate, 2 * hidden * d, 3 * hidden
+
+
+def round_ffn(removed: float, intermediate: int, round_to: int) -> int:
+    """FFN neurons to remove, near ``removed``, so that the kept width is a positive
+    multiple of ``round_to`` (at least ``round_to`` neurons stay).
+
+    Example:
+        >>> round_ffn(410, 1536, 64)  # keeps 1152 = 18 * 64
+        384
+    """
+    if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:
+        raise ConfigError(f"round_to must be a positive int, got {round_to!r}")
+    kept = round((intermediate - removed) / round_to) * round_to
+    kept = max(kept, round_to) if intermediate >= round_to else intermediate
+    return max(0, min(intermediate - kept, intermediate - 1))
 
 
 def _check_ratio(value: float | None, name: str) -> float | None:
@@ -64,6 +91,7 @@ def uniform_cut(
     head_ratio: float = 0.0,
     ffn_ratio: float | None = None,
     target: float | None = None,
+    round_to: int = 1,
 ) -> UniformCut:
     """The cut of every block (the same everywhere, so one config describes the result).
 
@@ -89,7 +117,7 @@ def uniform_cut(
             f", target={target!r}"
         )
     per_group = _heads(lay, head_r)
-    total, per_head, per_neuron = _block_params(lay, hidden)
+    total, per_head, per_neuron = block_costs(lay, hidden)
     head_params = per_group * lay.num_kv_heads * per_head
     if tgt is not None:
         rest = tgt * total - head_params
@@ -98,8 +126,8 @@ def uniform_cut(
                 f"uniform_cut: removing {per_group} head(s) per KV group already removes "
                 f"{head_params / total:.3f} of the block, more than target={tgt}; lower head_ratio"
             )
-        neurons = min(round(rest / per_neuron), lay.intermediate - 1)
+        neurons = round_ffn(rest / per_neuron, lay.intermediate, round_to)
     else:
-        neurons = round((ffn_r or 0.0) * lay.intermediate)
+        neurons = round_ffn((ffn_r or 0.0) * lay.intermediate, lay.intermediate, round_to)
     fraction = (head_params + neurons * per_neuron) / total
     return UniformCut(per_group, int(neurons), fraction)

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import PrunekitError
 from ..recipe import Recipe
+from ..recipe.llm import LLMRecipe
 
 __all__ = ["Progress", "RunInterrupted"]
 
@@ -54,7 +55,7 @@ class RunInterrupted(KeyboardInterrupt):
         return str(self.args[0])
 
 
-def _key(recipe: Recipe, mode: str) -> str:
+def _key(recipe: Recipe | LLMRecipe, mode: str) -> str:
     payload = json.dumps({"recipe": recipe.to_dict(), "mode": mode}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -85,7 +86,9 @@ class Progress:
         return self.run_dir / ".resume"
 
     @classmethod
-    def start(cls, run_dir: Path, recipe: Recipe, mode: str, *, resume: bool) -> Progress:
+    def start(
+        cls, run_dir: Path, recipe: Recipe | LLMRecipe, mode: str, *, resume: bool
+    ) -> Progress:
         """The progress of ``run_dir``: the stored one when ``resume`` and it matches the
         recipe and mode, else a fresh one (stale results are removed)."""
         progress = cls(run_dir, _key(recipe, mode))

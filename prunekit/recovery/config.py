@@ -54,9 +54,12 @@ class FinetuneConfig:
     regularizer: Regularizer | None = None
     seed: int = 0
     inputs: InputsFn | None = None
+    max_steps: int | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _positive("lr", self.lr)
+        _check_budgets(self.max_steps, self.max_seconds)
         if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
             raise ConfigError(f"finetune: epochs={self.epochs!r} must be a positive int")
         for name in ("momentum", "weight_decay", "warmup", "min_delta"):
@@ -102,6 +105,18 @@ class FinetuneConfig:
         return out
 
 
+def _check_budgets(max_steps: Any, max_seconds: Any) -> None:
+    """``max_steps`` an int >= 1 and ``max_seconds`` a number > 0, each or ``None``."""
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+    ):
+        raise ConfigError(
+            f"finetune: max_steps={max_steps!r} must be an int >= 1, or None (no limit)"
+        )
+    if max_seconds is not None:
+        _positive("max_seconds", max_seconds)
+
+
 def _positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigError(f"finetune: {name}={value!r} must be a number > 0")
@@ -135,6 +150,9 @@ class FinetuneResult:
         steps: optimizer steps taken.
         seconds: wall time.
         config: the settings, as :meth:`FinetuneConfig.to_dict`.
+        stopped_by: ``"max_steps"`` or ``"max_seconds"`` when that budget ended training
+            before ``epochs`` were done, else ``None``.
+        step_losses: the training objective of every optimizer step, in order.
 
     Example:
         >>> r = FinetuneResult([EpochRecord(1, 0.5, 0.9, 0.01, 1.0)], 1, 0.9, 0.8, False,
@@ -152,6 +170,8 @@ class FinetuneResult:
     steps: int
     seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+    stopped_by: str | None = None
+    step_losses: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict."""

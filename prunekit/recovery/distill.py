@@ -236,8 +236,11 @@ class Distillation:
         """Run both models once on ``inputs`` and create the width projections that are needed.
 
         Call inside :meth:`attach`. Returns the new trainable parameters (to optimise along
-        with the student).
+        with the student). Logit distillation without ``features`` needs none, and runs
+        nothing.
         """
+        if self.mode == "logits" and not self.features:
+            return []
         with torch.no_grad():
             out = call_model(student, inputs)
             teacher_out = call_model(self.teacher, inputs)

@@ -46,6 +46,8 @@ def finetune(
     regularizer: Regularizer | None = None,
     seed: int = 0,
     inputs: InputsFn | None = None,
+    max_steps: int | None = None,
+    max_seconds: float | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place (plain PyTorch; a ``DistributedDataParallel`` wrapper works).
 
@@ -86,6 +88,11 @@ def finetune(
         regularizer: ``regularizer(model) -> scalar`` added to the loss (e.g. :class:`GroupLasso`).
         seed: seeds PyTorch's global generator (shuffling, dropout) and the noise.
         inputs: ``inputs(batch) -> model inputs``; default ``batch[0]``, or the dict itself.
+        max_steps: stop after this many optimizer steps (the lr schedule spans
+            ``min(epochs * batches, max_steps)`` steps).
+        max_seconds: stop before a step that would end after this many wall seconds from
+            the call (at the mean step time so far); the lr schedule is fitted to the steps
+            the time left allows. ``result.stopped_by`` says which budget ended training.
 
     Returns:
         A :class:`FinetuneResult`.
@@ -107,6 +114,6 @@ def finetune(
         grad_clip=grad_clip, val_data=val_data, metric=metric, patience=patience,
         min_delta=min_delta, restore_best=restore_best, augment=augment, device=device,
         progress=progress, distill=distill, noise=noise, regularizer=regularizer, seed=seed,
-        inputs=inputs,
+        inputs=inputs, max_steps=max_steps, max_seconds=max_seconds,
     )  # fmt: skip
     return run(model, train_data, config)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
+from .. import distributed
 from ..errors import ConfigError, RecoveryError
 from .batches import call_model, default_inputs, model_device, to_device
 from .config import EpochRecord, FinetuneConfig, FinetuneResult
@@ -90,10 +91,15 @@ class _Trainer:
         self.device = resolve_device(model, cfg.device)
         self.inputs = cfg.inputs or default_inputs
         self.total = cfg.epochs * self.per_epoch
+        if cfg.max_steps is not None:
+            self.total = min(self.total, cfg.max_steps)
         self.warmup = round(cfg.warmup * self.per_epoch)
         self.noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step_count = 0
         self.extra: list[nn.Parameter] = []
+        self.start = self.train_start = time.perf_counter()
+        self.stopped_by: str | None = None
+        self.step_losses: list[float] = []
 
     def _prepare(self, stack: ExitStack) -> None:
         torch.manual_seed(self.cfg.seed)
@@ -111,10 +117,36 @@ class _Trainer:
         )  # fmt: skip
         self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
 
+    def _pace(self) -> float:
+        """Mean wall seconds per optimizer step so far."""
+        return (time.perf_counter() - self.train_start) / max(self.step_count, 1)
+
+    def _schedule_total(self) -> int:
+        """The steps the lr schedule spans: the step budget, shortened under ``max_seconds``
+        to the steps the time left allows at the pace so far (so a cosine still ends low)."""
+        if self.cfg.max_seconds is None or self.step_count == 0:
+            return self.total
+        left = self.cfg.max_seconds - (time.perf_counter() - self.start)
+        expected = self.step_count + int(max(left, 0.0) / self._pace())
+        return max(self.step_count + 1, min(self.total, expected))
+
+    def _exhausted(self) -> str | None:
+        """Which budget forbids another step: ``max_steps`` reached, or the next step would
+        end after ``max_seconds`` (at the mean pace so far); ``None`` when neither."""
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step_count >= cfg.max_steps:
+            return "max_steps"
+        if cfg.max_seconds is not None:
+            pace = self._pace() if self.step_count else 0.0
+            if time.perf_counter() - self.start + pace > cfg.max_seconds:
+                return "max_seconds"
+        return None
+
     def _set_lr(self) -> float:
         f = lr_factor(
-            self.step_count, self.total, schedule=self.cfg.lr_schedule, warmup=self.warmup
-        )
+            self.step_count, self._schedule_total(), schedule=self.cfg.lr_schedule,
+            warmup=self.warmup,
+        )  # fmt: skip
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * f
         return self.base_lrs[0] * f
@@ -160,7 +192,9 @@ class _Trainer:
         self.step_count += 1
         if self.cfg.noise is not None:
             self.cfg.noise.apply(self.model, self.step_count / self.total, self.noise_gen)
-        return float(loss.detach())
+        value = float(loss.detach())
+        self.step_losses.append(value)
+        return value
 
     def _validate(self) -> float | None:
         if self.cfg.metric is not None:
@@ -173,19 +207,29 @@ class _Trainer:
             return None
         if math.isnan(value):
             raise RecoveryError("finetune: the validation metric returned NaN; check metric=")
-        return value
+        # under torchrun: the mean over the ranks' validation shards, so that every rank takes
+        # the same best-epoch and early-stopping decisions (a no-op alone)
+        return distributed.mean_across_ranks(value)
 
-    def _epoch(self, epoch: int, bar: Any) -> EpochRecord:
-        start, total_loss = time.perf_counter(), 0.0
+    def _epoch(self, epoch: int, bar: Any) -> EpochRecord | None:
+        """One pass over the data (cut short by a budget); ``None`` if no step was taken."""
+        start, total_loss, steps = time.perf_counter(), 0.0, 0
         sampler = getattr(self.data, "sampler", None)
         if callable(getattr(sampler, "set_epoch", None)):  # DistributedSampler: new shuffle
             sampler.set_epoch(epoch)  # type: ignore[union-attr]
         self.model.train()
         for batch in self.data:
-            total_loss += self._step(batch, epoch)
+            self.stopped_by = self._exhausted()
+            if self.stopped_by is not None:
+                break
+            loss = self._step(batch, epoch)
+            total_loss, steps = total_loss + loss, steps + 1
             bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}", refresh=False)
+        if steps == 0:
+            return None
         lr = float(self.optimizer.param_groups[0]["lr"])
-        record = EpochRecord(epoch, total_loss / self.per_epoch, self._validate(), lr, 0.0)
+        record = EpochRecord(epoch, total_loss / steps, self._validate(), lr, 0.0)
         record.seconds = time.perf_counter() - start
         bar.set_postfix(epoch=epoch, loss=f"{record.train_loss:.4f}", val=record.val_metric)
         return record
@@ -194,6 +238,7 @@ class _Trainer:
         start = time.perf_counter()
         flags = [(m, m.training) for m in self.model.modules()]
         with ExitStack() as stack:
+            self.start = start
             self._prepare(stack)
             stack.callback(_restore_flags, flags)
             result = self._loop(stack)
@@ -207,8 +252,11 @@ class _Trainer:
         best_state = _snapshot(self.model) if initial is not None and cfg.restore_best else None
         history: list[EpochRecord] = []
         bar = stack.enter_context(tqdm(total=self.total, disable=not cfg.progress, unit="step"))
+        self.train_start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             rec = self._epoch(epoch, bar)
+            if rec is None:
+                break
             history.append(rec)
             if rec.val_metric is None:
                 best_epoch = epoch
@@ -221,12 +269,15 @@ class _Trainer:
                 if cfg.patience is not None and stale >= cfg.patience:
                     stopped = True
                     break
-        restored = best_state is not None and best_epoch != history[-1].epoch
+            if self.stopped_by is not None:
+                break
+        last = history[-1].epoch if history else 0
+        restored = best_state is not None and best_epoch != last
         if restored and best_state is not None:
             self.model.load_state_dict(best_state)
         return FinetuneResult(
             history, best_epoch, best, initial, stopped, restored, self.step_count, 0.0,
-            cfg.to_dict(),
+            cfg.to_dict(), self.stopped_by, self.step_losses,
         )  # fmt: skip
 
 

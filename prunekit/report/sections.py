@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .document import Block, Code, Figure, Heading, Table, Text
+from .language import language_blocks
 from .plots_model import sensitivity_ranking
 from .plots_results import is_score
 from .record import RunRecord
@@ -182,7 +183,7 @@ def build_blocks(record: RunRecord, figures: dict[str, Path]) -> list[Block]:
     ``tradeoff_params``, ``widths``, ``importance``, ``sensitivity``, ``latency``,
     ``confusion``) to the PNGs that were written."""
     blocks: list[Block] = [Text(note, "note") for note in record.notes]
-    blocks += _summary(record) + _done(record)
+    blocks += _summary(record) + language_blocks(record) + _done(record)
     tradeoff = _figure(
         figures,
         "tradeoff_macs",

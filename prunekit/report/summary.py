@@ -17,6 +17,8 @@ from .style import human, ms
 __all__ = ["SummaryRow", "summary_rows", "headline", "COST_KEYS"]
 
 COST_KEYS = ("params", "macs", "flops", "bytes")
+LOWER_IS_BETTER = ("perplexity", "loss", "nll", "ece")
+"""Primary metrics where an increase is a loss: the headline says rise/fall, not gain/drop."""
 SCORE_WORDS = ("acc", "f1", "precision", "recall", "agreement", "auc", "iou", "map", "top")
 _SKIP = {"latency_ms", "latency_iqr_ms", "latency_threads", "confusion"}
 _LABELS = {"macs": "MACs", "flops": "FLOPs", "macro_f1": "macro F1", "params": "parameters"}
@@ -130,7 +132,8 @@ def headline(record: RunRecord) -> str:
         if change is None:
             continue
         if row.metric == record.metric:
-            word = "drop" if change <= 0 else "gain"
+            up, down = ("rise", "fall") if row.metric in LOWER_IS_BETTER else ("gain", "drop")
+            word = down if change <= 0 else up
             amount = f"{abs(change):.2f} points" if row.kind == "score" else f"{abs(change):.4g}"
             parts.append(f"{cells[0]} {cells[1]} → {cells[2]} (a {word} of {amount})")
         elif row.kind == "cost":

@@ -155,8 +155,13 @@ def test_example_recipes_validate() -> None:
     root = Path(__file__).resolve().parents[2] / "examples" / "recipes"
     names = sorted(p.name for p in root.glob("*.yaml"))
     assert {"lenet_mnist.yaml", "custom_python.yaml", "torchvision_resnet18.yaml"} <= set(names)
+    from prunekit.recipe.llm import is_llm_recipe, load_llm_recipe
+
     for path in root.glob("*.yaml"):
-        assert load_recipe(path).model.name
+        if is_llm_recipe(path):  # kind: llm (tests/recipe/test_llm_recipe.py)
+            assert load_llm_recipe(path).model
+        else:
+            assert load_recipe(path).model.name
 
 
 def test_bn_recalibration_is_the_deprecated_name_of_bn_reestimation(tmp_path: Path) -> None:
